@@ -1,0 +1,43 @@
+# Two commands do everything (see README.md):
+#   make lab    set up .venv (first time only) and open the lessons in JupyterLab
+#   make test   set up .venv (first time only) and run every test
+PYTHON ?= python3
+VENV   := .venv
+BIN    := $(VENV)/bin
+STAMP  := $(VENV)/.installed-stamp
+
+.PHONY: lab test test-fast notebooks lint benchmark clean browser-deps
+
+$(STAMP): pyproject.toml
+	@$(PYTHON) tools/check_python.py
+	$(PYTHON) -m venv $(VENV)
+	$(BIN)/python -m pip install --quiet --upgrade pip
+	$(BIN)/python -m pip install --quiet -e '.[test]'
+	@touch $(STAMP)
+
+lab: $(STAMP)
+	$(BIN)/jupyter lab notebooks/01_gradient_descent.ipynb
+
+# Every test: lint, the engine, every notebook under nbval, then the real browser.
+test: $(STAMP) browser-deps
+	$(BIN)/ruff check helpers tests benchmarks tools notebooks
+	$(BIN)/python -m pytest tests -m "not browser"
+	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
+	$(BIN)/python -m pytest tests -m browser
+
+# The engine and the notebooks, without the browser (quick feedback while writing).
+test-fast: $(STAMP)
+	$(BIN)/python -m pytest tests -m "not browser"
+
+browser-deps: $(STAMP)
+	@$(BIN)/python tools/ensure_chromium.py
+
+# Re-execute every lesson in a fresh kernel and save it with its outputs.
+notebooks: $(STAMP)
+	$(BIN)/python tools/run_notebooks.py
+
+benchmark: $(STAMP)
+	$(BIN)/python benchmarks/run_all.py
+
+clean:
+	rm -rf $(VENV) .pytest_cache .ruff_cache

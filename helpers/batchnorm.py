@@ -1,0 +1,203 @@
+"""Batch normalization: the functional forward/backward pair and the `BatchNorm` layer.
+
+Shapes: `x` is (N, C) for a fully connected layer or (N, C, *spatial) for images, e.g.
+(N, C, H, W). Statistics are taken per feature/channel C over every other axis, so an image
+channel is normalized over N, H and W together (m = N*H*W values per channel).
+"""
+from collections import deque
+
+import numpy as np
+
+
+def _check_x(x, num_features):
+    """Validate `x` for `num_features` channels; return it as a float array."""
+    x = np.asarray(x)
+    if not np.issubdtype(x.dtype, np.number) or np.iscomplexobj(x):
+        raise TypeError(f"batch norm expected a real numeric array, got dtype {x.dtype}")
+    if x.ndim < 2:
+        raise ValueError(f"batch norm expected x of shape (N, C) or (N, C, H, W, ...), "
+                         f"got {x.ndim}-D shape {x.shape}")
+    if x.shape[1] != num_features:
+        raise ValueError(f"batch norm expected {num_features} features on axis 1, "
+                         f"got shape {x.shape} with {x.shape[1]}")
+    return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
+
+
+def _axes_and_shape(x):
+    """Axes to reduce over (all but 1) and the shape that broadcasts a (C,) vector against x."""
+    axes = (0,) + tuple(range(2, x.ndim))
+    shape = (1, x.shape[1]) + (1,) * (x.ndim - 2)
+    return axes, shape
+
+
+def batch_size_per_channel(x):
+    """m: how many values each channel's statistics are computed from (N * H * W ...)."""
+    return x.size // x.shape[1]
+
+
+def batchnorm_forward(x, gamma, beta, eps=1e-5):
+    """Training-mode batch norm (Algorithm 1 of Ioffe & Szegedy, 2015).
+
+    x: (N, C) or (N, C, *spatial); gamma, beta: (C,). Returns (out, cache), out shaped like x.
+    The batch variance is the biased one (divide by m), as in the paper and every framework.
+    """
+    gamma, beta = np.asarray(gamma), np.asarray(beta)
+    x = _check_x(x, gamma.shape[0])
+    if beta.shape != gamma.shape or gamma.ndim != 1:
+        raise ValueError(f"gamma and beta must both have shape ({x.shape[1]},), "
+                         f"got {gamma.shape} and {beta.shape}")
+    if batch_size_per_channel(x) < 2:
+        raise ValueError(f"batch norm in training mode needs at least 2 values per channel, "
+                         f"got x of shape {x.shape}: the variance of one value is 0, so every "
+                         f"output would be beta. Use a batch of 2 or more, or eval mode.")
+    axes, shape = _axes_and_shape(x)
+    mu = x.mean(axis=axes, keepdims=True)                # batch mean, per channel
+    xc = x - mu
+    var = (xc * xc).mean(axis=axes, keepdims=True)       # biased batch variance (1/m)
+    std = np.sqrt(var + eps)
+    inv_std = 1.0 / std
+    x_hat = xc * inv_std                                  # mean 0, variance ~1 per channel
+    out = gamma.reshape(shape) * x_hat + beta.reshape(shape)
+    cache = {"x": x, "mu": mu, "xc": xc, "var": var, "std": std, "inv_std": inv_std,
+             "x_hat": x_hat, "gamma": gamma, "eps": eps, "axes": axes, "shape": shape}
+    return out, cache
+
+
+def batchnorm_backward(dout, cache):
+    """Compact closed-form backward pass of `batchnorm_forward`.
+
+    dout: upstream gradient shaped like x. Returns (dx, dgamma, dbeta); dgamma, dbeta: (C,).
+    dx = (1/m) * inv_std * (m*dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)), where the
+    two sums are the paths through the batch mean and the batch variance.
+    """
+    x_hat, inv_std, axes, shape = cache["x_hat"], cache["inv_std"], cache["axes"], cache["shape"]
+    m = batch_size_per_channel(x_hat)
+    dbeta = dout.sum(axis=axes)
+    dgamma = (dout * x_hat).sum(axis=axes)
+    dx_hat = dout * cache["gamma"].reshape(shape)
+    dx = (inv_std / m) * (m * dx_hat - dx_hat.sum(axis=axes, keepdims=True)
+                          - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True))
+    return dx, dgamma, dbeta
+
+
+def batchnorm_backward_graph(dout, cache):
+    """The same backward pass, node by node through the computational graph (for teaching).
+
+    Forward graph: mu = mean(x); xc = x - mu; var = mean(xc**2); std = sqrt(var + eps);
+    inv_std = 1/std; x_hat = xc * inv_std; out = gamma * x_hat + beta.
+    Each line below is the local derivative of one node times the gradient arriving at it.
+    """
+    axes, shape = cache["axes"], cache["shape"]
+    xc, std, inv_std, x_hat = cache["xc"], cache["std"], cache["inv_std"], cache["x_hat"]
+    m = batch_size_per_channel(xc)
+    dbeta = dout.sum(axis=axes)                                  # out = ... + beta
+    dgamma = (dout * x_hat).sum(axis=axes)                       # out = gamma * x_hat + ...
+    dx_hat = dout * cache["gamma"].reshape(shape)
+    dinv_std = (dx_hat * xc).sum(axis=axes, keepdims=True)       # x_hat = xc * inv_std
+    dxc = dx_hat * inv_std                                       # (first path into xc)
+    dstd = -dinv_std / std**2                                    # inv_std = 1 / std
+    dvar = dstd * 0.5 / std                                      # std = sqrt(var + eps)
+    dxc = dxc + dvar * 2.0 * xc / m                              # var = mean(xc**2)
+    dmu = -dxc.sum(axis=axes, keepdims=True)                     # xc = x - mu
+    dx = dxc + dmu / m                                           # mu = mean(x)
+    return dx, dgamma, dbeta
+
+
+class BatchNorm:
+    """A batch-norm layer with learned gamma/beta and running estimates for eval mode.
+
+    momentum: weight of the *new* batch (PyTorch's convention):
+        running = (1 - momentum) * running + momentum * batch_statistic.
+    momentum=None: cumulative average of every batch seen (Algorithm 2 of the paper).
+    window=N: plain average of the last N batches' statistics (overrides momentum).
+    running_var tracks the unbiased batch variance (times m/(m-1)), as the paper and PyTorch do;
+    the normalization itself always uses the biased one.
+    """
+
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None):
+        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
+                or num_features < 1:
+            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        if momentum is not None and not (isinstance(momentum, (int, float, np.floating))
+                                         and 0.0 <= momentum <= 1.0):
+            raise ValueError(f"momentum must be a number in [0, 1] or None, got {momentum!r}")
+        if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
+            raise ValueError(f"eps must be a positive number, got {eps!r}")
+        if window is not None and (isinstance(window, bool)
+                                   or not isinstance(window, (int, np.integer)) or window < 1):
+            raise ValueError(f"window must be a positive int (a number of batches) or None, "
+                             f"got {window!r}")
+        self.num_features, self.momentum, self.eps, self.window = num_features, momentum, eps, window
+        self.gamma = np.ones(num_features)
+        self.beta = np.zeros(num_features)
+        self.dgamma = np.zeros(num_features)
+        self.dbeta = np.zeros(num_features)
+        self.running_mean = np.zeros(num_features)
+        self.running_var = np.ones(num_features)
+        self.num_batches_tracked = 0
+        self.update_running_stats = True     # switched off for probe passes that must not count
+        self.training = True
+        self._recent = deque(maxlen=window) if window else None
+        self._cache = None
+
+    def train(self):
+        self.training = True
+        return self
+
+    def eval(self):
+        self.training = False
+        return self
+
+    @property
+    def params(self):
+        return {"gamma": self.gamma, "beta": self.beta}
+
+    @property
+    def grads(self):
+        return {"gamma": self.dgamma, "beta": self.dbeta}
+
+    def forward(self, x):
+        """x: (N, C) or (N, C, *spatial) -> out of the same shape."""
+        x = _check_x(x, self.num_features)
+        if self.training:
+            out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
+            if self.update_running_stats:
+                m = batch_size_per_channel(x)
+                self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
+            self._cache = ("train", cache)
+            return out
+        axes, shape = _axes_and_shape(x)
+        inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
+        x_hat = (x - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
+        self._cache = ("eval", (x_hat, inv_std, axes, shape))
+        return self.gamma.reshape(shape) * x_hat + self.beta.reshape(shape)
+
+    def _update_running(self, batch_mean, batch_var):
+        self.num_batches_tracked += 1
+        if self._recent is not None:                 # average of the last `window` batches
+            self._recent.append((batch_mean, batch_var))
+            self.running_mean = np.mean([mu for mu, _ in self._recent], axis=0)
+            self.running_var = np.mean([var for _, var in self._recent], axis=0)
+            return
+        # momentum=None: weight 1/k for the k-th batch gives the plain average of all batches
+        w = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
+        self.running_mean = (1 - w) * self.running_mean + w * batch_mean
+        self.running_var = (1 - w) * self.running_var + w * batch_var
+
+    def backward(self, dout):
+        """dout: shaped like the last forward's x. Returns dx; stores dgamma, dbeta."""
+        if self._cache is None:
+            raise RuntimeError("BatchNorm.backward called before forward")
+        mode, cache = self._cache
+        if mode == "train":
+            dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+        else:                                         # eval mode is a fixed affine map
+            x_hat, inv_std, axes, shape = cache
+            dbeta, dgamma = dout.sum(axis=axes), (dout * x_hat).sum(axis=axes)
+            dx = dout * (self.gamma * inv_std).reshape(shape)
+        self.dgamma[...], self.dbeta[...] = dgamma, dbeta
+        return dx
+
+    def __repr__(self):
+        extra = f", window={self.window}" if self.window else ""
+        return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}{extra})"

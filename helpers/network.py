@@ -1,0 +1,100 @@
+"""Networks: a `Sequential` stack of layers and `make_mlp`, the builder every lesson uses."""
+import numpy as np
+
+from .batchnorm import BatchNorm
+from .layers import ACTIVATIONS, Activation, Linear
+
+
+class Sequential:
+    """Layers applied in order; backward runs them in reverse."""
+
+    def __init__(self, layers):
+        self.layers = list(layers)
+        self.training = True
+
+    def forward(self, x):
+        for layer in self.layers:
+            x = layer.forward(x)
+        return x
+
+    __call__ = forward
+
+    def backward(self, dout):
+        for layer in reversed(self.layers):
+            dout = layer.backward(dout)
+        return dout
+
+    def train(self):
+        self.training = True
+        for layer in self.batchnorms:
+            layer.train()
+        return self
+
+    def eval(self):
+        self.training = False
+        for layer in self.batchnorms:
+            layer.eval()
+        return self
+
+    def parameters(self):
+        """List of (name, param, grad) triples; params are updated in place by optimizers."""
+        return [(f"{i}.{type(layer).__name__}.{k}", p, layer.grads[k])
+                for i, layer in enumerate(self.layers) for k, p in layer.params.items()]
+
+    @property
+    def activations(self):
+        """The nonlinearity layers, one per hidden layer, in order."""
+        return [layer for layer in self.layers if isinstance(layer, Activation)]
+
+    @property
+    def linears(self):
+        return [layer for layer in self.layers if isinstance(layer, Linear)]
+
+    @property
+    def batchnorms(self):
+        return [layer for layer in self.layers if isinstance(layer, BatchNorm)]
+
+    def predict(self, x, batch_size=2000):
+        """Class predictions (N,) in eval mode, in chunks; the model's mode is restored."""
+        was_training = self.training
+        self.eval()
+        try:
+            logits = np.concatenate([self.forward(x[i:i + batch_size])
+                                     for i in range(0, len(x), batch_size)])
+        finally:
+            if was_training:
+                self.train()
+        return logits.argmax(axis=1)
+
+    def accuracy(self, x, y):
+        """Fraction of correct eval-mode predictions on x (N, D), y (N,)."""
+        return float((self.predict(x) == y).mean())
+
+    def __repr__(self):
+        return "Sequential(\n" + "\n".join(f"  {layer!r}" for layer in self.layers) + "\n)"
+
+
+def make_mlp(sizes=(784, 100, 100, 100, 10), activation="sigmoid", batchnorm=False,
+             init="small", scale=None, momentum=0.1, eps=1e-5, window=None, seed=0):
+    """A multilayer perceptron, optionally with batch norm after each hidden Linear.
+
+    sizes: (input, hidden..., output); the default is the BN paper's MNIST network.
+    With batchnorm=True each hidden block is Linear (no bias) -> BatchNorm -> activation: the
+    lesson's order, normalizing before the nonlinearity. The Linear bias is dropped because
+    batch norm subtracts the batch mean, which removes any constant bias; beta takes its role.
+    """
+    if activation not in ACTIVATIONS:
+        raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+    if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
+        raise ValueError(f"sizes must be 2 or more positive ints (input, hidden..., output), "
+                         f"got {sizes!r}")
+    rng = np.random.default_rng(seed)
+    layers = []
+    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
+        layers.append(Linear(fan_in, fan_out, bias=not batchnorm, init=init, scale=scale,
+                             rng=rng))
+        if batchnorm:
+            layers.append(BatchNorm(fan_out, momentum=momentum, eps=eps, window=window))
+        layers.append(ACTIVATIONS[activation]())
+    layers.append(Linear(sizes[-2], sizes[-1], init=init, scale=scale, rng=rng))
+    return Sequential(layers)

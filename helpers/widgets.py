@@ -1,0 +1,92 @@
+"""Widgets: "precompute, then index". Real training runs are computed once (with a progress
+bar); sliders only select among them and redraw, so they answer at once.
+
+Every panel is built with `ipywidgets.interactive`: its controls are `children[:-1]`, its
+output is `children[-1]`, and `panel.result` is the figure the callback drew, which is what the
+tests check. Sliders update on release (continuous_update=False).
+"""
+import itertools
+
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+
+from .plots import new_figure, plot_histograms_over_time, show_message
+
+BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
+MOMENTA = (0.0, 0.5, 0.9, 0.99)
+
+
+def run_grid(run, batch_sizes=BATCH_SIZES, momenta=MOMENTA, progress="training runs"):
+    """Call run(batch_size, momentum) once for every pair; return {(batch_size, momentum): r}.
+
+    A progress bar counts the runs (progress=False hides it).
+    """
+    pairs = list(itertools.product(batch_sizes, momenta))
+    if progress:
+        from tqdm.auto import tqdm
+        pairs = tqdm(pairs, desc=progress if isinstance(progress, str) else None, leave=False)
+    return {(b, m): run(b, m) for b, m in pairs}
+
+
+def selection_slider(values, description, fmt="{}", value=None):
+    """A discrete slider over `values` that fires only when released."""
+    return widgets.SelectionSlider(
+        options=[(fmt.format(v), v) for v in values], value=values[0] if value is None else value,
+        description=description, continuous_update=False,
+        style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
+
+
+def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=None):
+    """One row per labelled History, one column per hidden layer: histograms early -> late.
+
+    histories: {label: History with activations recorded, or a str saying why there is no
+    run (e.g. batch norm with a batch of one)}. A run that diverged says so in its panels.
+    Returns the figure.
+    """
+    first = next(h for h in histories.values() if not isinstance(h, str)).activations
+    layers = range(first["pre_hist"].shape[1]) if layers is None else layers
+    fig, axes = new_figure(len(histories), len(layers), width=3.2, height=2.3,
+                           sharex=True, sharey="row")
+    for row, (label, hist) in zip(axes, histories.items()):
+        for ax, layer in zip(row, layers):
+            if isinstance(hist, str):
+                ax.set_title(f"{label}: hidden layer {layer + 1}")
+                show_message(ax, hist)
+                continue
+            plot_histograms_over_time(ax, hist.activations, layer, kind=kind)
+            ax.set_title(f"{label}: hidden layer {layer + 1}")
+            if xlim:
+                ax.set_xlim(*xlim)
+            if hist.diverged:
+                show_message(ax, f"diverged at step {hist.diverged['step']}")
+        if not isinstance(hist, str):
+            row[0].legend(loc="upper left")
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
+                     momentum_name="SGD momentum", xlim=None, value=None):
+    """Batch-size and momentum sliders over per-layer activation distributions.
+
+    runs: {(batch_size, momentum): {label: History}} from `run_grid`. value: initial
+    (batch_size, momentum). Returns the `interactive` panel; display it in a notebook.
+    """
+    value = value or (batch_sizes[0], momenta[0])
+
+    def draw(batch_size, momentum):
+        histories = runs[(batch_size, momentum)]
+        for label, hist in histories.items():
+            print(f"{label}: {hist if isinstance(hist, str) else hist.message()}")
+        fig = draw_activation_grid(
+            histories, kind=kind, xlim=xlim,
+            title=f"Per-layer distributions, batch size {batch_size}, "
+                  f"{momentum_name} {momentum} (colour: step, early to late)")
+        plt.show()
+        return fig
+
+    return widgets.interactive(
+        draw,
+        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        momentum=selection_slider(momenta, momentum_name, value=value[1]))

@@ -1,0 +1,241 @@
+"""Batch norm: gradients against finite differences, the paper's invariants, running-statistic
+semantics (EMA, cumulative, window; unbiased variance), eval mode, and every error case."""
+import numpy as np
+import pytest
+
+from helpers import (
+    BatchNorm,
+    batchnorm_backward,
+    batchnorm_backward_graph,
+    batchnorm_forward,
+    numerical_gradient,
+    rel_error,
+)
+
+SHAPES = [(7, 4), (5, 3, 4, 4), (3, 2, 5)]
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_backward_matches_finite_differences(rng, shape):
+    C = shape[1]
+    x = rng.normal(2.0, 3.0, size=shape)
+    gamma, beta = rng.normal(size=C), rng.normal(size=C)
+    dout = rng.normal(size=shape)
+
+    def f():
+        return batchnorm_forward(x, gamma, beta)[0]
+
+    _, cache = batchnorm_forward(x, gamma, beta)
+    for backward in (batchnorm_backward, batchnorm_backward_graph):
+        dx, dgamma, dbeta = backward(dout, cache)
+        assert rel_error(dx, numerical_gradient(f, x, dout)) < 1e-7
+        assert rel_error(dgamma, numerical_gradient(f, gamma, dout)) < 1e-7
+        assert rel_error(dbeta, numerical_gradient(f, beta, dout)) < 1e-7
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_compact_and_graph_backward_agree(rng, shape):
+    x = rng.normal(size=shape)
+    _, cache = batchnorm_forward(x, rng.normal(size=shape[1]), rng.normal(size=shape[1]))
+    dout = rng.normal(size=shape)
+    for a, b in zip(batchnorm_backward(dout, cache), batchnorm_backward_graph(dout, cache)):
+        assert np.max(np.abs(a - b)) < 1e-10
+
+
+def test_gradient_through_statistics_matters(rng):
+    """Treating mean and variance as constants gives a different (wrong) gradient."""
+    x = rng.normal(size=(8, 3))
+    _, cache = batchnorm_forward(x, np.ones(3), np.zeros(3))
+    dout = rng.normal(size=x.shape)
+    dx, _, _ = batchnorm_backward(dout, cache)
+    naive = dout * cache["inv_std"]
+    assert rel_error(dx, naive) > 1e-2
+    assert np.allclose(dx.sum(axis=0), 0.0)   # the batch-mean path removes the mean gradient
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_normalized_then_affine(rng, shape):
+    C = shape[1]
+    x = rng.normal(5.0, 4.0, size=shape)
+    axes = (0,) + tuple(range(2, len(shape)))
+    out, cache = batchnorm_forward(x, np.ones(C), np.zeros(C), eps=0.0)
+    assert np.allclose(out.mean(axis=axes), 0.0, atol=1e-12)
+    assert np.allclose(out.var(axis=axes), 1.0)
+    gamma, beta = np.array([2.0, 0.5, 3.0, 1.5])[:C], np.array([-1.0, 4.0, 0.0, 2.0])[:C]
+    out, _ = batchnorm_forward(x, gamma, beta, eps=0.0)
+    assert np.allclose(out.mean(axis=axes), beta)
+    assert np.allclose(out.std(axis=axes), gamma)
+
+
+def test_batchnorm_can_undo_itself(rng):
+    x = rng.normal(3.0, 2.0, size=(10, 4))
+    eps = 1e-5
+    gamma, beta = np.sqrt(x.var(axis=0) + eps), x.mean(axis=0)
+    out, _ = batchnorm_forward(x, gamma, beta, eps=eps)
+    assert np.allclose(out, x, atol=1e-12)
+
+
+def test_layer_matches_functional_and_has_grads(rng):
+    bn = BatchNorm(4)
+    bn.gamma[:] = rng.normal(size=4)
+    x, dout = rng.normal(size=(6, 4)), rng.normal(size=(6, 4))
+    out = bn.forward(x)
+    ref, cache = batchnorm_forward(x, bn.gamma, bn.beta)
+    assert np.array_equal(out, ref)
+    dx = bn.backward(dout)
+    dx_ref, dgamma, dbeta = batchnorm_backward(dout, cache)
+    assert np.array_equal(dx, dx_ref)
+    assert np.array_equal(bn.dgamma, dgamma) and np.array_equal(bn.dbeta, dbeta)
+
+
+def test_eval_backward_matches_finite_differences(rng):
+    bn = BatchNorm(3)
+    for _ in range(3):
+        bn.forward(rng.normal(size=(5, 3)))
+    bn.eval()
+    bn.gamma[:] = [0.5, 2.0, -1.0]
+    x, dout = rng.normal(size=(4, 3)), rng.normal(size=(4, 3))
+    bn.forward(x)
+    dx = bn.backward(dout)
+    assert rel_error(dx, numerical_gradient(lambda: bn.forward(x), x, dout)) < 1e-7
+    assert rel_error(bn.dgamma, numerical_gradient(lambda: bn.forward(x), bn.gamma, dout)) < 1e-7
+
+
+def _batches(rng, k, shape=(8, 3)):
+    return [rng.normal(i, 1.0 + i, size=shape) for i in range(k)]
+
+
+def _unbiased_stats(x):
+    axes = (0,) + tuple(range(2, x.ndim))
+    return x.mean(axis=axes), x.var(axis=axes, ddof=1)
+
+
+@pytest.mark.parametrize("momentum", [0.1, 0.5, 1.0])
+def test_running_stats_ema_closed_form(rng, momentum):
+    batches = _batches(rng, 5)
+    bn = BatchNorm(3, momentum=momentum)
+    for xb in batches:
+        bn.forward(xb)
+    # running_k = (1-m)^k * init + sum_i m (1-m)^(k-1-i) stat_i
+    k = len(batches)
+    mean = (1 - momentum) ** k * 0.0
+    var = (1 - momentum) ** k * 1.0
+    for i, xb in enumerate(batches):
+        mu, v = _unbiased_stats(xb)
+        w = momentum * (1 - momentum) ** (k - 1 - i)
+        mean, var = mean + w * mu, var + w * v
+    assert np.allclose(bn.running_mean, mean) and np.allclose(bn.running_var, var)
+    assert bn.num_batches_tracked == k
+
+
+def test_running_var_is_unbiased_and_normalization_biased(rng):
+    x = rng.normal(size=(4, 2))
+    bn = BatchNorm(2, momentum=1.0)        # running stats = this batch's
+    out = bn.forward(x)
+    assert np.allclose(bn.running_var, x.var(axis=0, ddof=1))
+    assert np.allclose(out, (x - x.mean(0)) / np.sqrt(x.var(axis=0) + bn.eps))
+
+
+def test_running_stats_cumulative_average(rng):
+    batches = _batches(rng, 6, shape=(5, 3, 2, 2))
+    bn = BatchNorm(3, momentum=None)
+    for xb in batches:
+        bn.forward(xb)
+    stats = [_unbiased_stats(xb) for xb in batches]
+    assert np.allclose(bn.running_mean, np.mean([m for m, _ in stats], axis=0))
+    assert np.allclose(bn.running_var, np.mean([v for _, v in stats], axis=0))
+
+
+def test_running_stats_window_of_last_n(rng):
+    batches = _batches(rng, 7)
+    bn = BatchNorm(3, window=3, momentum=0.3)   # window overrides momentum
+    for xb in batches:
+        bn.forward(xb)
+    stats = [_unbiased_stats(xb) for xb in batches[-3:]]
+    assert np.allclose(bn.running_mean, np.mean([m for m, _ in stats], axis=0))
+    assert np.allclose(bn.running_var, np.mean([v for _, v in stats], axis=0))
+
+
+def test_eval_uses_running_stats_and_is_per_example(rng):
+    bn = BatchNorm(3)
+    for xb in _batches(rng, 4):
+        bn.forward(xb)
+    mean, var = bn.running_mean.copy(), bn.running_var.copy()
+    bn.eval()
+    x = rng.normal(size=(6, 3))
+    out = bn.forward(x)
+    assert np.allclose(out, (x - mean) / np.sqrt(var + bn.eps))
+    alone = bn.forward(x[:1])                       # a batch of one works in eval mode
+    with_others = bn.forward(np.vstack([x[:1], 100 * rng.normal(size=(9, 3))]))[:1]
+    assert np.array_equal(alone, with_others)
+    assert np.array_equal(bn.running_mean, mean)    # eval never updates the estimates
+
+
+def test_train_output_depends_on_batch(rng):
+    bn = BatchNorm(3)
+    x = rng.normal(size=(4, 3))
+    a = bn.forward(x)[:1]
+    b = bn.forward(np.vstack([x[:1], rng.normal(5.0, 1.0, size=(3, 3))]))[:1]
+    assert not np.allclose(a, b)
+
+
+def test_frozen_running_stats_flag(rng):
+    bn = BatchNorm(3)
+    bn.update_running_stats = False
+    bn.forward(rng.normal(size=(5, 3)))
+    assert np.array_equal(bn.running_mean, np.zeros(3)) and bn.num_batches_tracked == 0
+
+
+def test_train_and_eval_return_self():
+    bn = BatchNorm(2)
+    assert bn.eval() is bn and not bn.training
+    assert bn.train() is bn and bn.training
+
+
+@pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1, 1)])
+def test_batch_of_one_in_training_raises(shape):
+    with pytest.raises(ValueError, match="variance of one value is 0"):
+        BatchNorm(3).forward(np.ones(shape))
+
+
+def test_single_image_with_spatial_extent_is_fine(rng):
+    BatchNorm(3).forward(rng.normal(size=(1, 3, 2, 2)))    # m = 4 values per channel
+
+
+@pytest.mark.parametrize("x, match", [
+    (np.ones((4, 5)), "expected 3 features on axis 1, got shape \\(4, 5\\)"),
+    (np.ones(3), "expected x of shape \\(N, C\\).*got 1-D"),
+])
+def test_bad_input_shapes(x, match):
+    with pytest.raises(ValueError, match=match):
+        BatchNorm(3).forward(x)
+
+
+def test_bad_input_dtype():
+    with pytest.raises(TypeError, match="real numeric array"):
+        BatchNorm(2).forward(np.array([["a", "b"], ["c", "d"]]))
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"momentum": 1.5}, "momentum must be a number in \\[0, 1\\] or None, got 1.5"),
+    ({"momentum": -0.1}, "momentum"),
+    ({"momentum": "0.1"}, "momentum"),
+    ({"window": 0}, "window must be a positive int"),
+    ({"window": 2.5}, "window"),
+    ({"eps": 0.0}, "eps must be a positive number, got 0.0"),
+    ({"eps": -1e-5}, "eps"),
+])
+def test_bad_hyperparameters(kwargs, match):
+    with pytest.raises(ValueError, match=match):
+        BatchNorm(3, **kwargs)
+
+
+@pytest.mark.parametrize("n", [0, -2, 2.0, True])
+def test_bad_num_features(n):
+    with pytest.raises(ValueError, match="num_features must be a positive int"):
+        BatchNorm(n)
+
+
+def test_functional_rejects_mismatched_gamma_beta():
+    with pytest.raises(ValueError, match="gamma and beta must both have shape"):
+        batchnorm_forward(np.ones((4, 3)), np.ones(3), np.ones(2))
