@@ -20,7 +20,7 @@ lab: $(STAMP)
 
 # Every test: lint, the engine, every notebook under nbval, then the real browser.
 test: $(STAMP) browser-deps
-	$(BIN)/ruff check helpers tests benchmarks tools notebooks
+	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
 	$(BIN)/python -m pytest tests -m "not browser"
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env -p no:cacheprovider notebooks
 	$(BIN)/python -m pytest tests -m browser

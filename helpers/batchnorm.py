@@ -127,7 +127,8 @@ class BatchNorm:
                                    or not isinstance(window, (int, np.integer)) or window < 1):
             raise ValueError(f"window must be a positive int (a number of batches) or None, "
                              f"got {window!r}")
-        self.num_features, self.momentum, self.eps, self.window = num_features, momentum, eps, window
+        self.num_features, self.momentum = num_features, momentum
+        self.eps, self.window = eps, window
         self.gamma = np.ones(num_features)
         self.beta = np.zeros(num_features)
         self.dgamma = np.zeros(num_features)

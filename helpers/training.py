@@ -21,14 +21,19 @@ def steps_per_epoch(n, batch_size, drop_last=False):
     return n // batch_size if drop_last else math.ceil(n / batch_size)
 
 
+def check_batch_size(n, batch_size):
+    """Raise ValueError unless batch_size is an int from 1 to n."""
+    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
+            or not 1 <= batch_size <= n:
+        raise ValueError(f"batch_size must be an int from 1 to N={n}, got {batch_size!r}")
+
+
 def iterate_minibatches(n, batch_size, rng, drop_last=False):
     """Yield index arrays that cover range(n) once, in a fresh random order (one epoch).
 
     rng: np.random.Generator, so the same seed gives the same batches.
     """
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an int from 1 to N={n}, got {batch_size!r}")
+    check_batch_size(n, batch_size)
     order = rng.permutation(n)
     stop = n - n % batch_size if drop_last else n
     for start in range(0, stop, batch_size):
@@ -90,11 +95,13 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X and y must have the same length, got {n} and {len(y)}")
-    total = num_steps if num_steps is not None else num_epochs * steps_per_epoch(n, batch_size)
-    rng = np.random.default_rng(seed)
-    opt = SGD(model.parameters(), lr=lr, momentum=momentum)
+    check_batch_size(n, batch_size)
     # a trailing batch of one cannot be batch-normalized in training mode; skip it
     drop_last = bool(model.batchnorms) and n % batch_size == 1
+    total = num_steps if num_steps is not None else \
+        num_epochs * steps_per_epoch(n, batch_size, drop_last)
+    rng = np.random.default_rng(seed)
+    opt = SGD(model.parameters(), lr=lr, momentum=momentum)
     history = History(config=dict(batch_size=batch_size, lr=lr, momentum=momentum, seed=seed,
                                   num_steps=total, n=n))
     recorder = None
