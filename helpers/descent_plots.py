@@ -1,0 +1,175 @@
+"""Figures and the path explorer of Lesson 1: descent paths on the loss contours, gradient noise
+against batch size, and loss curves of the MLP against steps, examples and seconds.
+
+Every function draws into an explicit `ax` or makes its own figure with `new_figure`.
+"""
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import matplotlib.ticker as mticker
+import numpy as np
+
+from . import descent
+from .plots import COLORS, PALETTE, new_figure, show_message
+from .widgets import selection_slider
+
+WLIM, BLIM = (-2.0, 4.5), (-3.0, 4.0)     # the (w, b) window the paths are drawn in
+
+
+def loss_surface(X, y, wlim=WLIM, blim=BLIM, num=120):
+    """The loss on a num x num grid of (w, b): returns (W, B, L), each (num, num)."""
+    W, B = np.meshgrid(np.linspace(*wlim, num), np.linspace(*blim, num))
+    return W, B, descent.loss(np.stack([W, B], axis=-1), X, y)
+
+
+def draw_surface(ax, surface, theta_star):
+    """Loss contours (levels spaced geometrically above the minimum) and the minimum."""
+    W, B, L = surface
+    lmin = L.min()
+    levels = lmin + (L.max() - lmin) * np.geomspace(1e-3, 1, 12)
+    ax.contour(W, B, L, levels=levels, colors="0.6", linewidths=0.8)
+    ax.plot(*theta_star, marker="*", ms=14, color="#F0E442", mec="black", ls="none",
+            label="least-squares minimum", zorder=5)
+    ax.set_xlim(W.min(), W.max())
+    ax.set_ylim(B.min(), B.max())
+    ax.set_xlabel("slope w")
+    ax.set_ylabel("intercept b")
+    return ax
+
+
+def draw_path(ax, path, color, label):
+    """A Path's (w, b) after every step, from its start (circle) to its end (square)."""
+    w, b = path.theta.T
+    ax.plot(w, b, color=color, lw=1.2, alpha=0.9, label=label, marker="." if
+            path.num_steps <= 60 else None, ms=4)
+    ax.plot(w[0], b[0], "o", color="black", ms=5)
+    if not path.diverged:
+        ax.plot(w[-1], b[-1], "s", color=color, mec="black", ms=6)
+    return ax
+
+
+def variant_color(batch_size, n):
+    if batch_size == n:
+        return COLORS["full-batch"]
+    return COLORS["stochastic"] if batch_size == 1 else COLORS["mini-batch"]
+
+
+def paths_panel(ax, surface, theta_star, paths, title):
+    """Several paths {label: Path} on one contour panel."""
+    draw_surface(ax, surface, theta_star)
+    for label, path in paths.items():
+        draw_path(ax, path, variant_color(path.config["batch_size"], path.config["n"]), label)
+    ax.set_title(title)
+    ax.legend(loc="upper right")
+    return ax
+
+
+def draw_excess_loss(ax, path, loss_star, color, label):
+    """L(theta) - L(theta*) of the full data set against epochs, on a log axis."""
+    k = path.config["steps_per_epoch"]
+    ax.semilogy(np.arange(path.num_steps + 1) / k, path.loss - loss_star, color=color,
+                label=label, lw=1.2)
+    # plain "1e-02" labels: mathtext "10^-2" labels are slow to lay out on every redraw
+    ax.yaxis.set_major_formatter(mticker.LogFormatter(labelOnlyBase=True))
+    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.set_xlabel("epoch (passes over the data)")
+    ax.set_ylabel("loss above the minimum")
+    return ax
+
+
+def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 3.0), seed=0,
+                  value=None):
+    """Sliders batch size, lr, momentum -> the path on the contours and its loss curve.
+
+    Each run takes a few milliseconds (2 parameters), so it is computed on the first visit
+    and cached. The full-batch run with the same lr and momentum is drawn for comparison.
+    Returns the `interactive` panel; panel.result is the figure.
+    """
+    surface, theta_star = loss_surface(X, y), descent.least_squares(X, y)
+    loss_star, n, cache = descent.loss(theta_star, X, y), len(X), {}
+
+    def run(batch_size, lr, momentum):
+        key = (batch_size, lr, momentum)
+        if key not in cache:
+            cache[key] = descent.descend(X, y, batch_size=batch_size, lr=lr, momentum=momentum,
+                                         num_epochs=num_epochs, theta0=theta0, seed=seed)
+        return cache[key]
+
+    def draw(batch_size, lr, momentum):
+        path, full = run(batch_size, lr, momentum), run(n, lr, momentum)
+        # fixed margins instead of constrained layout: a redraw is ~30% faster
+        fig, axes = new_figure(1, 2, width=4.6, height=3.8, layout="none")
+        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
+        ax1, ax2 = axes[0]
+        draw_surface(ax1, surface, theta_star)
+        runs = {f"full batch (B = {n})": full} if batch_size != n else {}
+        runs[f"B = {batch_size}"] = path
+        for (label, p), color in zip(runs.items(), ("0.5", variant_color(batch_size, n))):
+            draw_path(ax1, p, color, label)
+            draw_excess_loss(ax2, p, loss_star, color, label)
+        ax1.set_title(f"Path: {path.num_steps} steps in {num_epochs} epochs" if not path.diverged
+                      else f"Path: stopped at step {path.num_steps}")
+        ax2.set_title("Loss of the whole data set")
+        ax1.legend(loc="upper right")
+        ax2.legend(loc="lower left")
+        if path.diverged:
+            for ax in (ax1, ax2):
+                show_message(ax, f"diverged at step {path.diverged['step']}\n"
+                                 f"(lr {lr} is too large for batch size {batch_size})")
+        fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
+        print(f"B = {batch_size}: {path.message()}")
+        plt.show()
+        return fig
+
+    value = value or (batch_sizes[0], lrs[0], momenta[0])
+    return widgets.interactive(
+        draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        lr=selection_slider(lrs, "learning rate lr", value=value[1]),
+        momentum=selection_slider(momenta, "momentum", value=value[2]))
+
+
+def plot_noise(ax, batch_sizes, measured, sigma2, n, title):
+    """Measured E||g_B - g||^2 (points) against the 1/B law and its without-replacement form."""
+    b = np.asarray(batch_sizes, dtype=float)
+    fine = np.geomspace(1, b.max(), 200)
+    ax.loglog(fine, descent.noise_law(sigma2, n, fine, replacement=True), "--",
+              color=PALETTE[1], label=r"$\sigma^2/B$ (with replacement)")
+    ax.loglog(fine, descent.noise_law(sigma2, n, fine), color=PALETTE[0],
+              label=r"$\sigma^2/B \cdot (N-B)/(N-1)$ (without)")
+    ax.loglog(b, measured, "o", color="black", ms=5, label="measured")
+    ax.set_xlabel("batch size B")
+    ax.set_ylabel(r"mean $\|g_B - g\|^2$")
+    ax.set_title(title)
+    ax.legend(loc="lower left")
+    return ax
+
+
+def trailing_mean(values, window):
+    """Mean of the last `window` values at each position (fewer at the start): (T,) -> (T,)."""
+    c = np.cumsum(np.concatenate([[0.0], values]))
+    t = np.arange(1, len(values) + 1)
+    start = np.maximum(t - window, 0)
+    return (c[t] - c[start]) / (t - start)
+
+
+def plot_variants(runs, smooth_examples=400):
+    """Three panels of the training loss of {label: (History, seconds)}: against steps,
+    examples processed (epochs on the top axis) and seconds. Batch losses are smoothed over
+    about smooth_examples examples, so the curves of small batches are readable."""
+    fig, axes = new_figure(1, 3, width=4.2, height=3.4, sharey=True)
+    for label, (hist, seconds) in runs.items():
+        b, n = hist.config["batch_size"], hist.config["n"]
+        loss, steps = trailing_mean(hist.loss, max(1, smooth_examples // b)), \
+            np.arange(1, len(hist.loss) + 1)
+        xs = (steps, steps * b, steps * seconds / len(hist.loss))
+        for ax, x in zip(axes[0], xs):
+            ax.semilogx(x, loss, color=variant_color(b, n), label=label)
+    names = ("step (parameter updates)", "training examples processed",
+             "seconds (measured on this machine)")
+    for ax, name in zip(axes[0], names):
+        ax.set_xlabel(name)
+    axes[0, 0].set_ylabel("training loss (cross-entropy)")
+    top = axes[0, 1].secondary_xaxis("top", functions=(lambda e: e / n, lambda x: x * n))
+    top.set_xlabel("epoch")
+    axes[0, 2].legend(loc="lower left")
+    fig.suptitle("One loop, three batch sizes: which is 'fastest' depends on what you count")
+    return fig

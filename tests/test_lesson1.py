@@ -1,0 +1,294 @@
+"""Lesson 1: the 2-D gradient-descent loop (closed-form limit, one loop for every batch size,
+epochs and steps, seeding, divergence), the gradient-noise measurement against its law, the
+errors, and the lesson's widgets driven from Python."""
+import time
+import warnings
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import (  # noqa: E402
+    descent,
+    load_mnist,
+    make_linear_regression,
+    make_mlp,
+    numerical_gradient,
+    rel_error,
+    steps_per_epoch,
+    train,
+)
+from helpers import descent_plots as dplots  # noqa: E402
+from helpers.widgets import activation_panel, run_grid  # noqa: E402
+
+N = 100
+
+
+@pytest.fixture(scope="module")
+def line():
+    return make_linear_regression(n=N, seed=0)
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# ---- the problem ---------------------------------------------------------------------------
+
+def test_loss_and_gradients_agree_with_finite_differences(line):
+    X, y = line
+    theta = np.array([0.7, -0.3])
+    g = descent.per_example_grads(theta, X, y).mean(axis=0)
+    num = numerical_gradient(lambda: descent.loss(theta, X, y), theta)
+    assert rel_error(g, num) < 1e-7
+    grid = np.stack(np.meshgrid([0.1, 2.0, 3.0], [-1.0, 0.5]), axis=-1)     # (2, 3, 2)
+    expected = [[descent.loss(t, X, y) for t in row] for row in grid]
+    assert np.allclose(descent.loss(grid, X, y), expected, rtol=1e-14)
+
+
+def test_least_squares_is_where_the_gradient_vanishes(line):
+    X, y = line
+    theta_star = descent.least_squares(X, y)
+    assert np.abs(descent.per_example_grads(theta_star, X, y).mean(axis=0)).max() < 1e-12
+    assert np.allclose(theta_star, [2.0, -1.0], atol=0.2)        # the generator's true line
+
+
+# ---- the loop --------------------------------------------------------------------------------
+
+def test_full_batch_small_lr_converges_to_closed_form(line):
+    X, y = line
+    path = descent.descend(X, y, batch_size=N, lr=0.05, num_epochs=800)
+    assert path.diverged is None
+    assert np.allclose(path.theta[-1], descent.least_squares(X, y), rtol=0, atol=1e-8)
+    assert np.all(np.diff(path.loss) <= 1e-15)                   # full batch never goes uphill
+
+
+def _manual(X, y, batch_size, lr, num_epochs, momentum=0.0, seed=0):
+    """The loop written independently: shuffle, slice, average, heavy-ball update."""
+    rng, theta, v, out = np.random.default_rng(seed), np.array([-1.0, 3.0]), np.zeros(2), []
+    for _ in range(num_epochs):
+        order = rng.permutation(len(X))
+        for s in range(0, len(X), batch_size):
+            idx = order[s:s + batch_size]
+            r = theta[0] * X[idx, 0] + theta[1] - y[idx]
+            v = momentum * v + np.array([np.mean(r * X[idx, 0]), np.mean(r)])
+            theta = theta - lr * v
+            out.append(theta)
+    return np.array(out)
+
+
+@pytest.mark.parametrize("batch_size,momentum", [(1, 0.0), (N, 0.0), (7, 0.0), (1, 0.5),
+                                                 (N, 0.9)])
+def test_one_loop_for_every_batch_size(line, batch_size, momentum):
+    X, y = line
+    path = descent.descend(X, y, batch_size=batch_size, lr=0.05, momentum=momentum,
+                           num_epochs=3)
+    assert np.allclose(path.theta[1:], _manual(X, y, batch_size, 0.05, 3, momentum),
+                       rtol=0, atol=1e-12)
+
+
+def test_stochastic_steps_use_one_example_each(line):
+    X, y = line
+    path = descent.descend(X, y, batch_size=1, lr=0.1, num_steps=5, seed=3)
+    idx = np.random.default_rng(3).permutation(N)[:5]
+    for k, i in enumerate(idx):
+        expected = path.theta[k] - 0.1 * descent.per_example_grads(path.theta[k], X, y)[i]
+        assert np.allclose(path.theta[k + 1], expected, rtol=0, atol=1e-14)
+
+
+@pytest.mark.parametrize("batch_size", [1, 7, 30, 99, 100])
+def test_steps_per_epoch_and_epoch_labels(line, batch_size):
+    X, y = line
+    path = descent.descend(X, y, batch_size=batch_size, lr=0.01, num_epochs=3)
+    k = -(-N // batch_size)
+    assert path.config["steps_per_epoch"] == k == steps_per_epoch(N, batch_size)
+    assert path.num_steps == 3 * k and path.theta.shape == (3 * k + 1, 2)
+    assert path.epoch == [0] * k + [1] * k + [2] * k
+    assert len(descent.descend(X, y, batch_size=batch_size, lr=0.01, num_steps=k + 1).epoch) \
+        == k + 1
+
+
+def test_same_seed_same_path_other_seed_other_path(line):
+    X, y = line
+    a, b = (descent.descend(X, y, batch_size=5, lr=0.2, num_epochs=2, seed=4) for _ in range(2))
+    assert np.array_equal(a.theta, b.theta) and np.array_equal(a.loss, b.loss)
+    c = descent.descend(X, y, batch_size=5, lr=0.2, num_epochs=2, seed=5)
+    assert not np.array_equal(a.theta, c.theta)
+    full = [descent.descend(X, y, batch_size=N, lr=0.2, num_epochs=2, seed=s).theta
+            for s in (0, 1)]
+    assert np.allclose(full[0], full[1], rtol=0, atol=1e-14)     # full batch: order is moot
+
+
+def test_divergence_detected_and_reported_without_warnings(line):
+    X, y = line
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        path = descent.descend(X, y, batch_size=N, lr=3.0, num_epochs=500)
+        far = descent.descend(X, y, batch_size=1, lr=1e6, num_epochs=1)
+    k = path.diverged["step"]
+    assert path.num_steps == k < 500                             # stopped at the blow-up
+    assert path.loss[k] > 100 * path.loss[0] and np.all(path.loss[:k] <= 100 * path.loss[0])
+    assert path.message().startswith(f"diverged at step {k}")
+    assert far.diverged is not None and far.num_steps <= 2
+    stable = descent.descend(X, y, batch_size=N, lr=1.0, num_epochs=50)
+    assert stable.diverged is None and "diverged" not in stable.message()
+
+
+# ---- gradient noise --------------------------------------------------------------------------
+
+def test_measured_gradient_noise_follows_the_law(line):
+    X, y = line
+    G = descent.per_example_grads(np.array([-1.0, 3.0]), X, y)
+    sigma2 = np.mean(np.sum((G - G.mean(axis=0)) ** 2, axis=1))
+    sizes = (1, 4, 10, 25, 50, 80)
+    measured = descent.gradient_spread(lambda idx: G[idx].mean(axis=0), N, sizes,
+                                       num_batches=2000)
+    law = descent.noise_law(sigma2, N, sizes)
+    assert np.allclose(measured, law, rtol=0.1)
+    # without replacement is measurably below sigma^2/B once B is a sizable part of N
+    assert measured[-1] < 0.5 * descent.noise_law(sigma2, N, 80, replacement=True)
+    assert descent.gradient_spread(lambda idx: G[idx].mean(axis=0), N, (N,), 5)[0] < 1e-25
+    assert np.isclose(measured[0], sigma2)                       # B = 1 visits every example
+
+
+def test_mlp_gradient_and_per_example_spread():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(12, 5)), rng.integers(0, 3, 12)
+    model = make_mlp((5, 4, 3), activation="tanh", init="xavier", seed=1)
+    g = descent.mlp_gradient(model, X, y)
+    W = model.parameters()[0][1]
+
+    def f():
+        from helpers import softmax_cross_entropy
+        return softmax_cross_entropy(model.forward(X), y)[0]
+
+    assert rel_error(g[:W.size], numerical_gradient(f, W).ravel()) < 1e-6
+    per = np.array([descent.mlp_gradient(model, X[i:i + 1], y[i:i + 1]) for i in range(12)])
+    brute = np.mean(np.sum((per - per.mean(axis=0)) ** 2, axis=1))
+    assert np.isclose(descent.mlp_per_example_spread(model, X, y), brute, rtol=1e-10)
+    measured = descent.gradient_spread(lambda idx: descent.mlp_gradient(model, X[idx], y[idx]),
+                                       12, (1, 3, 6), num_batches=600)
+    assert np.allclose(measured, descent.noise_law(brute, 12, (1, 3, 6)), rtol=0.15)
+
+
+# ---- errors ----------------------------------------------------------------------------------
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch_size=0, lr=0.1, num_epochs=1), "batch_size"),
+    (dict(batch_size=N + 1, lr=0.1, num_epochs=1), "batch_size"),
+    (dict(batch_size=2.0, lr=0.1, num_epochs=1), "batch_size"),
+    (dict(batch_size=5, lr=-0.1, num_epochs=1), "lr"),
+    (dict(batch_size=5, lr=0.1, momentum=1.0, num_epochs=1), "momentum"),
+    (dict(batch_size=5, lr=0.1), "exactly one"),
+    (dict(batch_size=5, lr=0.1, num_epochs=1, num_steps=3), "exactly one"),
+    (dict(batch_size=5, lr=0.1, num_epochs=1, theta0=(1.0, 2.0, 3.0)), "theta0"),
+    (dict(batch_size=5, lr=0.1, num_epochs=2.5), "int >= 1"),
+    (dict(batch_size=5, lr=0.1, num_steps=0), "int >= 1"),
+])
+def test_descend_rejects_bad_arguments(line, kwargs, match):
+    X, y = line
+    with pytest.raises(ValueError, match=match):
+        descent.descend(X, y, **kwargs)
+
+
+def test_other_errors(line):
+    X, y = line
+    with pytest.raises(ValueError, match=r"shape \(N, 1\)"):
+        descent.loss((1.0, 0.0), X[:, 0], y)
+    with pytest.raises(ValueError, match="same length"):
+        descent.descend(X, y[:-1], batch_size=5, lr=0.1, num_epochs=1)
+    with pytest.raises(ValueError, match="batch_size"):
+        descent.gradient_spread(lambda idx: np.zeros(2), N, (N + 1,))
+    with pytest.raises(ValueError, match="batch norm"):
+        descent.mlp_per_example_spread(make_mlp((5, 4, 3), batchnorm=True), np.ones((4, 5)),
+                                       np.zeros(4, dtype=int))
+
+
+# ---- figures and widgets ----------------------------------------------------------------------
+
+def _lines(fig):
+    return [np.asarray(l.get_xydata()).copy() for ax in fig.axes for l in ax.get_lines()]
+
+
+def _texts(fig):
+    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+
+
+def _differ(a, b):
+    return len(a) != len(b) or any(x.shape != y.shape or not np.array_equal(x, y)
+                                   for x, y in zip(a, b))
+
+
+def test_path_explorer_redraws_and_reports_divergence(line, capsys):
+    X, y = line
+    panel = dplots.path_explorer(X, y, batch_sizes=(1, 10, N), lrs=(0.1, 1.0, 1.5),
+                                 momenta=(0.0, 0.9, 0.99), num_epochs=5, value=(10, 0.1, 0.0))
+    bs, lr, mom = panel.children[:-1]
+    before = _lines(panel.result)
+    for control, value in ((bs, 1), (lr, 1.0), (mom, 0.9)):
+        control.value = value
+        after = _lines(panel.result)
+        assert _differ(before, after), control.description
+        before = after
+    assert "diverged at step" in _texts(panel.result)            # B = 1, lr 1.0 blows up
+    assert "diverged at step" in capsys.readouterr().out
+    bs.value, lr.value, mom.value = N, 0.1, 0.0
+    assert "diverged" not in _texts(panel.result)
+    for b, m in ((1, 0.99), (N, 0.99)):                          # extremes draw, never raise
+        bs.value, mom.value, lr.value = b, m, 1.5
+        assert panel.result is not None
+
+
+def test_path_explorer_redraw_is_fast(line):
+    X, y = line
+    panel = dplots.path_explorer(X, y, batch_sizes=(1, 100), lrs=(0.1,), momenta=(0.0,),
+                                 num_epochs=20, value=(100, 0.1, 0.0))
+    times = []
+    for b in (1, 100, 1, 100, 1):
+        start = time.perf_counter()
+        panel.children[0].value = b
+        panel.result.canvas.draw()
+        times.append(time.perf_counter() - start)
+    assert np.median(times) < 1.0                                # generous: shared machines
+
+
+def test_activation_panel_driven_from_python():
+    X, y, X_test, y_test = load_mnist()
+    X, y = X[:300], y[:300]
+
+    def run(batch_size, momentum):
+        return {"tanh MLP": train(make_mlp(activation="tanh", init="xavier", seed=0), X, y,
+                                  batch_size=batch_size, lr=0.05, momentum=momentum,
+                                  num_steps=20, record_every=10, eval_every=20,
+                                  X_test=X_test[:100], y_test=y_test[:100])}
+
+    runs = run_grid(run, (1, 64), (0.0, 0.99), progress=False)
+    panel = activation_panel(runs, (1, 64), (0.0, 0.99), xlim=(-10, 10), value=(64, 0.0))
+    bs, mom = panel.children[:-1]
+    before = _lines(panel.result)
+    bs.value = 1
+    after = _lines(panel.result)
+    assert _differ(before, after)
+    mom.value = 0.99                                             # the extreme: draws, no raise
+    assert _differ(after, _lines(panel.result))
+
+
+def test_noise_and_variant_figures(line):
+    X, y = line
+    fig, axes = dplots.new_figure(1, 1)
+    dplots.plot_noise(axes[0, 0], (1, 2, 4), np.array([4.0, 2.0, 1.0]), 4.0, N, "t")
+    assert len(axes[0, 0].get_lines()) == 3 and axes[0, 0].get_xscale() == "log"
+    assert np.allclose(dplots.trailing_mean(np.array([1.0, 3.0, 5.0, 7.0]), 2), [1, 2, 4, 6])
+    rng = np.random.default_rng(0)
+    Xm, ym = rng.normal(size=(40, 5)), rng.integers(0, 3, 40)
+    runs = {f"B={b}": (train(make_mlp((5, 4, 3)), Xm, ym, batch_size=b, lr=0.1, num_epochs=2,
+                             eval_every=0), 0.1) for b in (1, 40)}
+    fig = dplots.plot_variants(runs, smooth_examples=10)
+    assert [len(ax.get_lines()) for ax in fig.axes[:3]] == [2, 2, 2]
+    assert fig.axes[0].get_lines()[0].get_xdata()[-1] == 80     # B = 1: 2 epochs of 40 steps
