@@ -1,0 +1,301 @@
+"""Lesson 2 (internal covariate shift): helpers.shift and the lesson's widget panels."""
+import copy
+import io
+import time
+
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import load_mnist, make_mlp, shift, train  # noqa: E402
+from helpers.recording import PRE_BINS  # noqa: E402
+from helpers.widgets import activation_panel  # noqa: E402
+
+BINS = np.linspace(-5.0, 5.0, 101)          # width 0.1
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    X, y, _, _ = load_mnist()
+    return X[:600], y[:600]
+
+
+@pytest.fixture(scope="module")
+def grid(mnist):
+    X, y = mnist
+    return shift.run_grid(X, y, (1, 60), (0.5, 8.0), (0.0, 0.99), num_steps=30,
+                          record_every=10, probe=X[:100], progress=False)
+
+
+def bump(center_bin, n=100, width=5):
+    """A triangular histogram (counts) centred on one bin, well away from the edges."""
+    h = np.zeros(n)
+    h[center_bin - width:center_bin + width + 1] = width + 1 - np.abs(np.arange(-width, width + 1))
+    return h
+
+
+# --- the measure ---------------------------------------------------------------------------
+
+def test_w1_of_identical_histograms_is_zero():
+    h = bump(40)
+    assert shift.wasserstein1(h, h, BINS) == 0.0
+
+
+@pytest.mark.parametrize("k", [1, 7, -12])
+def test_w1_of_shifted_histogram_equals_the_shift(k):
+    assert shift.wasserstein1(bump(50), bump(50 + k), BINS) == pytest.approx(abs(k) * 0.1)
+
+
+def test_w1_is_symmetric_and_ignores_normalisation(rng):
+    p, q = rng.random(100), rng.random(100)
+    assert shift.wasserstein1(p, q, BINS) == pytest.approx(shift.wasserstein1(q, p, BINS))
+    assert shift.wasserstein1(3 * p, q / 7, BINS) == pytest.approx(shift.wasserstein1(p, q, BINS))
+    assert shift.wasserstein1(p, q, BINS) > 0
+
+
+def test_w1_matches_samples_placed_at_bin_centres(rng):
+    """Independent check: expand integer counts into samples at the bin centres."""
+    centres = (BINS[:-1] + BINS[1:]) / 2
+    p = rng.multinomial(1000, np.full(100, 0.01))
+    q = rng.multinomial(1000, np.linspace(1, 3, 100) / np.linspace(1, 3, 100).sum())
+    exact = shift.wasserstein1_samples(np.repeat(centres, p), np.repeat(centres, q))
+    assert shift.wasserstein1(p, q, BINS) == pytest.approx(exact)
+
+
+def test_w1_histogram_close_to_exact_from_samples(rng):
+    a, b = rng.normal(0, 1, 20_000), rng.normal(0.7, 1.5, 20_000)
+    hist = shift.wasserstein1(np.histogram(a, PRE_BINS)[0], np.histogram(b, PRE_BINS)[0],
+                              PRE_BINS)
+    assert abs(hist - shift.wasserstein1_samples(a, b)) < PRE_BINS[1] - PRE_BINS[0]
+
+
+def test_w1_broadcasts_over_leading_axes(rng):
+    p, q = rng.random((4, 3, 100)), rng.random((3, 100))
+    out = shift.wasserstein1(p, q, BINS)
+    assert out.shape == (4, 3)
+    assert out[2, 1] == pytest.approx(shift.wasserstein1(p[2, 1], q[1], BINS))
+
+
+@pytest.mark.parametrize("p, q, bins, match", [
+    (np.ones(99), np.ones(100), BINS, "last axis"),
+    (np.ones(100), np.ones(100), BINS[::-1], "increasing"),
+    (-np.ones(100), np.ones(100), BINS, "non-negative"),
+    (np.full(100, np.nan), np.ones(100), BINS, "finite"),
+    (np.zeros(100), np.ones(100), BINS, "mass"),
+])
+def test_w1_rejects_bad_input(p, q, bins, match):
+    with pytest.raises(ValueError, match=match):
+        shift.wasserstein1(p, q, bins)
+
+
+def test_w1_samples_shift_per_unit_and_errors(rng):
+    a = rng.normal(size=(200, 3))
+    assert shift.wasserstein1_samples(a, a + 0.25) == pytest.approx(0.25)
+    per_unit = shift.wasserstein1_samples(a, a + [0.0, 1.0, -2.0], axis=0)
+    np.testing.assert_allclose(per_unit, [0.0, 1.0, 2.0], atol=1e-12)
+    with pytest.raises(ValueError, match="equal shape"):
+        shift.wasserstein1_samples(a, a[:10])
+    with pytest.raises(ValueError, match="non-empty"):
+        shift.wasserstein1_samples([], [])
+
+
+def test_shift_between_checkpoints_and_from_start():
+    hist = np.stack([np.stack([bump(40 + t), bump(60 - 2 * t)]) for t in range(4)])  # (4, 2, 100)
+    acts = {"steps": np.array([0, 10, 20, 30]), "pre_hist": hist, "pre_bins": BINS}
+    steps, w1 = shift.shift_between_checkpoints(acts)
+    np.testing.assert_array_equal(steps, [10, 20, 30])
+    np.testing.assert_allclose(w1, [[0.1, 0.2]] * 3)
+    steps, w1 = shift.shift_from_start(acts)
+    np.testing.assert_allclose(w1, [[0.0, 0.0], [0.1, 0.2], [0.2, 0.4], [0.3, 0.6]])
+
+
+# --- cause and effect -------------------------------------------------------------------------
+
+@pytest.fixture(scope="module")
+def layer_runs(mnist):
+    X, y = mnist
+    base = make_mlp(sizes=(784, 30, 30, 30, 10), init="xavier", seed=3)
+    out = {}
+    for name, layers in {"first": (0,), "all": "all", "none": ()}.items():
+        net = copy.deepcopy(base)
+        out[name] = (net, shift.train_layers(net, X, y, layers=layers, batch_size=30, lr=0.5,
+                                             num_steps=20, check_every=10, probe=X[:100]))
+    return base, out
+
+
+def params_changed(net, base):
+    return [any(not np.array_equal(p, q) for p, q in zip(a.params.values(), b.params.values()))
+            for a, b in zip(net.linears, base.linears)]
+
+
+def test_first_layer_only_freezes_the_others_but_moves_layer_3(layer_runs, mnist):
+    base, runs = layer_runs
+    probe = mnist[0][:100]
+    net, r = runs["first"]
+    assert params_changed(net, base) == [True, False, False, False]
+    np.testing.assert_array_equal(r["steps"], [0, 10, 20])
+    assert r["w1_unit"].shape == r["w1_pooled"].shape == (3, 3)
+    assert np.all(r["w1_unit"][0] == 0)
+    assert r["w1_unit"][-1, 2] > 1e-3          # layer 3's input moved, its weights did not
+    # the recorded end state is the network's real end state, and differs from the start
+    end = shift.pre_activations(net, probe)
+    np.testing.assert_array_equal(r["end"][2], end[2])
+    assert shift.wasserstein1_samples(r["start"][2], end[2]) > 0
+
+
+def test_control_and_all_layers(layer_runs):
+    base, runs = layer_runs
+    net, r = runs["none"]
+    assert params_changed(net, base) == [False] * 4
+    assert np.all(r["w1_unit"] == 0) and np.all(r["w1_pooled"] == 0)
+    net, r = runs["all"]
+    assert params_changed(net, base) == [True] * 4
+    assert np.all(r["w1_unit"][-1] > 0)
+
+
+@pytest.mark.parametrize("layers", [(3,), (-1,), "first", (0.5,)])
+def test_train_layers_rejects_bad_layers(mnist, layers):
+    X, y = mnist
+    with pytest.raises(ValueError, match="layers must be"):
+        shift.train_layers(make_mlp(), X, y, layers=layers, batch_size=10, lr=0.1, num_steps=1,
+                           check_every=1, probe=X[:10])
+
+
+def test_grad_at_nonlinearity_agrees_with_weight_gradients(mnist):
+    X, y = mnist
+    model = make_mlp(sizes=(784, 20, 20, 10), init="xavier", scale=3.0, seed=1)
+    grads = shift.grad_at_nonlinearity(model, X[:50], y[:50])
+    assert len(grads) == 2
+    h1 = model.activations[0].out
+    # dL/dW2 = h1^T dL/dx2: the engine's weight gradient from our dL/dx
+    np.testing.assert_allclose(h1.T @ grads[1][0], model.linears[1].grads["W"], rtol=1e-10)
+    dx, sat = grads[0]
+    assert dx.shape == sat.shape == (50, 20) and sat.any() and (~sat).any()
+    np.testing.assert_array_equal(sat, np.abs(model.activations[0].x) > np.log(99))
+
+
+# --- verdicts and panels ----------------------------------------------------------------------
+
+def test_describe_run(grid):
+    warning, lines = shift.describe_run(grid[(60, 0.5, 0.0)])
+    assert warning is None and len(lines) == 1 and lines[0].startswith("loss")
+    warning, lines = shift.describe_run(grid[(1, 8.0, 0.99)])
+    assert warning.startswith("FAILED") and lines[1] == warning
+    text = "\n".join(lines)
+    assert "batch size 1" in text and "momentum 0.99" in text
+
+
+@pytest.fixture(scope="module")
+def diverged(mnist):
+    """A run whose loss overflows at once (lr = 1e308): History.diverged is set."""
+    X, y = mnist
+    h = train(make_mlp(), X, y, batch_size=60, lr=1e308, momentum=0.9, num_steps=20,
+              eval_every=0, record_every=5, probe=X[:100])
+    assert h.diverged is not None
+    return h
+
+
+def test_describe_run_of_a_diverged_run(diverged):
+    warning, lines = shift.describe_run(diverged)
+    assert warning.startswith("DIVERGED") and "diverged at step" in lines[0]
+
+
+def test_run_grid_is_reproducible(mnist, grid):
+    X, y = mnist
+    again = shift.run_grid(X, y, (60,), (8.0,), (0.99,), num_steps=30, record_every=10,
+                           probe=X[:100], progress=False)
+    assert again[(60, 8.0, 0.99)].loss == grid[(60, 8.0, 0.99)].loss
+
+
+def lines_of(fig):
+    return [np.asarray(line.get_ydata()).copy() for ax in fig.axes for line in ax.get_lines()]
+
+
+def differs(a, b):
+    return len(a) != len(b) or any(x.shape != y.shape or not np.allclose(x, y)
+                                   for x, y in zip(a, b))
+
+
+def test_shift_panel_redraws_on_every_slider(grid):
+    panel = shift.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 0.5, 0.0))
+    controls = panel.children[:-1]
+    assert [c.description for c in controls] == ["batch size", "lr", "momentum", "layer"]
+    assert all(not c.continuous_update for c in controls)
+    for control, new in zip(controls, (1, 8.0, 0.99, 1)):
+        before = lines_of(panel.result)
+        control.value = new
+        assert differs(before, lines_of(panel.result)), control.description
+        plt.close("all")
+
+
+def test_shift_panel_extreme_shows_message(grid, capsys):
+    panel = shift.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(1, 8.0, 0.99))
+    texts = [t.get_text() for ax in panel.result.axes for t in ax.texts]
+    assert any("FAILED" in t for t in texts)
+    assert "batch size 1" in capsys.readouterr().out
+    plt.close("all")
+
+
+def test_shift_panel_with_a_diverged_run_shows_message(grid, diverged):
+    runs = dict(grid)
+    runs[(60, 8.0, 0.99)] = diverged
+    nan_acts = dict(diverged.activations, pre_pct=np.full_like(diverged.activations["pre_pct"],
+                                                                 np.nan))
+    runs[(1, 8.0, 0.99)] = copy.copy(diverged)
+    runs[(1, 8.0, 0.99)].activations = nan_acts          # even NaN percentiles must not raise
+    panel = shift.shift_panel(runs, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 8.0, 0.99))
+    texts = [t.get_text() for ax in panel.result.axes for t in ax.texts]
+    assert any("DIVERGED" in t for t in texts)
+    panel.children[0].value = 1
+    assert panel.result.axes[0].get_xlim() == (-10.0, 10.0)
+    plt.close("all")
+
+
+def test_step_scrubber_redraws_and_is_fast(grid):
+    acts = grid[(60, 8.0, 0.0)].activations
+    scrubber = shift.step_scrubber(acts, value=10)
+    (slider,) = scrubber.children[:-1]
+    assert list(slider.options) == [("0", 0), ("10", 10), ("20", 20), ("30", 30)]
+    before, title = lines_of(scrubber.result), scrubber.result.axes[2].get_title()
+    times = []
+    for step in (30, 20, 0):
+        start = time.perf_counter()
+        slider.value = step
+        scrubber.result.savefig(io.BytesIO(), format="png")     # include the render
+        times.append(time.perf_counter() - start)
+        plt.close("all")
+    assert differs(before, lines_of(scrubber.result))
+    assert "W1 from step 0 = 0.00" in scrubber.result.axes[2].get_title() != title
+    assert np.median(times) < 1.0
+
+
+def test_shared_activation_panel_on_the_grid(grid, capsys):
+    runs = {(b, m): {"lr 8": grid[(b, 8.0, m)]} for b in (1, 60) for m in (0.0, 0.99)}
+    panel = activation_panel(runs, batch_sizes=(1, 60), momenta=(0.0, 0.99), value=(60, 0.0))
+    batch_slider, momentum_slider = panel.children[:-1]
+    before = lines_of(panel.result)
+    batch_slider.value = 1
+    after_batch = lines_of(panel.result)
+    momentum_slider.value = 0.99                        # the extreme corner: no exception
+    assert differs(before, after_batch) and differs(after_batch, lines_of(panel.result))
+    assert "lr 8" in capsys.readouterr().out
+    plt.close("all")
+
+
+def test_plot_per_layer_draws_one_line_per_layer():
+    fig, ax = plt.subplots()
+    shift.plot_per_layer(ax, np.arange(5), np.arange(15.0).reshape(5, 3), "y", "t", highlight=1)
+    assert [line.get_linewidth() for line in ax.get_lines()] == [1, 2, 1]
+    plt.close(fig)
+
+
+def test_train_history_used_by_the_lesson_records_what_we_measure(mnist):
+    X, y = mnist
+    h = train(make_mlp(), X, y, batch_size=60, lr=2.0, num_steps=20, eval_every=0,
+              record_every=10, probe=X[:50])
+    steps, w1 = shift.shift_from_start(h.activations)
+    assert w1.shape == (3, 3) and np.all(w1[0] == 0) and np.all(w1[-1] > 0)
