@@ -1,0 +1,208 @@
+"""Lesson 3 helpers (helpers/sweeps.py): the plain-vs-batch-norm pair, the cached sweeps, the
+noise of mu_B, the plots, and the activation panel driven from Python as the notebook builds it."""
+import matplotlib
+
+matplotlib.use("Agg")
+
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import History, load_mnist, make_mlp, sweeps, train  # noqa: E402
+from helpers.widgets import activation_panel, run_grid  # noqa: E402
+
+SMALL = (784, 16, 16, 10)       # small hidden layers keep the training runs in these tests fast
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    X, y, X_test, y_test = load_mnist()
+    return X[:600], y[:600], X_test[:200], y_test[:200]
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+def test_train_pair_trains_both_and_refuses_batch_of_one_with_a_message(mnist):
+    X, y, _, _ = mnist
+    models = {}
+    runs = sweeps.train_pair(X, y, batch_size=20, lr=0.5, num_steps=15, sizes=SMALL,
+                             eval_every=0, models=models)
+    assert set(runs) == set(sweeps.LABELS) == set(models)
+    assert all(h.num_steps == 15 for h in runs.values())
+    assert not models["plain"].batchnorms and len(models["batch norm"].batchnorms) == 2
+    again = sweeps.train_pair(X, y, batch_size=20, lr=0.5, num_steps=15, sizes=SMALL,
+                              eval_every=0)
+    assert again["batch norm"].loss == runs["batch norm"].loss          # seeded
+    ones = sweeps.train_pair(X, y, batch_size=1, lr=0.5, num_steps=5, sizes=SMALL, eval_every=0)
+    assert ones["batch norm"] == sweeps.BATCH_OF_ONE
+    assert ones["plain"].num_steps == 5
+    with pytest.raises(ValueError, match="at least 2"):                 # the message is true
+        train(make_mlp(SMALL, batchnorm=True), X, y, batch_size=1, lr=0.5, num_steps=1,
+              eval_every=0)
+
+
+def test_diverged_flags_non_finite_and_rising_loss():
+    assert sweeps.diverged(History(config={}, loss=[2.3] * 9 + [4.0], diverged=None))
+    assert sweeps.diverged(History(config={}, loss=[2.3], diverged={"step": 1, "reason": "nan"}))
+    assert not sweeps.diverged(History(config={}, loss=list(np.linspace(2.3, 0.5, 20))))
+    assert not sweeps.diverged(History(config={}, loss=[2.3] * 20))     # stuck is not diverged
+
+
+def test_sweep_is_cached_and_reused(mnist, monkeypatch):
+    X, y, X_test, y_test = mnist
+    calls = []
+    real = sweeps.train_pair
+    monkeypatch.setattr(sweeps, "train_pair", lambda *a, **k: calls.append(k) or real(*a, **k))
+    kw = dict(num_steps=10, batch_size=20, sizes=SMALL, progress=False)
+    first = sweeps.sensitivity_sweep("lr", (0.1, 1.0), X, y, X_test, y_test, **kw)
+    assert len(calls) == 2 and [c["lr"] for c in calls] == [0.1, 1.0]
+    assert sweeps.sensitivity_sweep("lr", [0.1, 1.0], X, y, X_test, y_test, **kw) is first
+    assert len(calls) == 2                                              # nothing retrained
+    other = sweeps.sensitivity_sweep("lr", (0.1, 1.0), X, y, X_test, y_test, **dict(kw, seed=1))
+    assert other is not first and len(calls) == 4                       # new settings train
+    y2 = y.copy()
+    y2[0] = (y2[0] + 1) % 10
+    sweeps.sensitivity_sweep("lr", (0.1, 1.0), X, y2, X_test, y_test, **kw)
+    assert len(calls) == 6                                              # new data trains
+    for label in sweeps.LABELS:
+        assert first["acc"][label].shape == (2,) and np.all((first["acc"][label] >= 0)
+                                                            & (first["acc"][label] <= 1))
+
+
+def test_sweep_reports_diverged_runs_and_init_scale(mnist):
+    X, y, X_test, y_test = mnist
+    res = sweeps.sensitivity_sweep("lr", (1.0, 1e4), X, y, X_test, y_test, num_steps=30,
+                                   batch_size=30, sizes=SMALL, progress=False)
+    assert res["diverged"]["plain"].tolist() == [False, True]
+    assert res["diverged"]["batch norm"].tolist() == [False, True]
+    assert res["acc"]["batch norm"][0] > 0.3                            # chance is 0.1
+    scale = sweeps.sensitivity_sweep("scale", (0.01, 1.0), X, y, X_test, y_test, num_steps=5,
+                                     batch_size=30, sizes=SMALL, progress=False)
+    assert scale["param"] == "scale" and not scale["diverged"]["plain"].any()
+    assert scale["final_loss"]["plain"][1] > scale["final_loss"]["plain"][0]  # big init: big loss
+
+
+@pytest.mark.parametrize("param, values, match", [
+    ("momentum", (0.1,), "param must be one of"),
+    ("lr", (), "positive numbers"),
+    ("lr", (0.1, -1.0), "positive numbers"),
+    ("scale", [[0.1, 1.0]], "1-D"),
+])
+def test_sweep_errors(mnist, param, values, match):
+    X, y, X_test, y_test = mnist
+    with pytest.raises(ValueError, match=match):
+        sweeps.sensitivity_sweep(param, values, X, y, X_test, y_test, num_steps=1)
+
+
+def test_batch_mean_spread_follows_one_over_sqrt_m():
+    rng = np.random.default_rng(0)
+    features = rng.normal(3.0, [0.5, 2.0, 10.0], size=(4000, 3))
+    sizes = np.r_[2 ** np.arange(11), 2000]                             # 1 ... 1024, N/2
+    res = sweeps.batch_mean_spread(features, sizes, num_batches=400, seed=1)
+    assert np.allclose(res["spread"] / res["law"], 1.0, atol=0.1)
+    # the without-replacement factor matters at m = N/2 (0.71): the plain law would be off
+    assert res["spread"][-1] < 0.8 / np.sqrt(2000)
+    slope = np.polyfit(np.log(sizes[:8]), np.log(res["spread"][:8]), 1)[0]
+    assert abs(slope + 0.5) < 0.05
+    again = sweeps.batch_mean_spread(features, sizes, num_batches=400, seed=1)
+    assert np.array_equal(again["spread"], res["spread"])
+
+
+@pytest.mark.parametrize("features, sizes, match", [
+    (np.ones(10), (1,), "must be \\(N, D\\)"),
+    (np.random.default_rng(0).normal(size=(10, 2)), (6,), "from 1 to N/2"),
+    (np.random.default_rng(0).normal(size=(10, 2)), (0,), "from 1 to N/2"),
+    (np.random.default_rng(0).normal(size=(10, 2)), (2.5,), "must be ints"),
+    (np.c_[np.arange(10.0), np.ones(10)], (2,), "every feature must vary"),
+])
+def test_batch_mean_spread_errors(features, sizes, match):
+    with pytest.raises(ValueError, match=match):
+        sweeps.batch_mean_spread(features, sizes)
+
+
+def test_gd_relative_errors_is_biased_by_feature_scale():
+    Z, _ = np.linalg.qr(np.random.default_rng(0).normal(size=(100, 2)))
+    X = np.sqrt(100) * Z * [10.0, 1.0]                                  # curvatures 100 and 1
+    w = np.array([0.5, -2.0])
+    err = sweeps.gd_relative_errors(X, X @ w, w, lr=1 / 100, num_steps=50)
+    assert err.shape == (51, 2) and np.allclose(err[0], 1)
+    assert err[1, 0] < 1e-10                                            # large feature: 1 step
+    assert np.allclose(err[:, 1], 0.99 ** np.arange(51))                # small one: 1% a step
+
+
+def test_plots_draw_the_data(mnist):
+    res = {"param": "lr", "values": np.array([0.1, 1.0, 10.0]),
+           "acc": {"plain": np.array([0.5, 0.6, 0.1]), "batch norm": np.array([0.8, 0.9, 0.7])},
+           "diverged": {"plain": np.array([False, False, True]),
+                        "batch norm": np.array([False, False, False])}}
+    fig, ax = plt.subplots()
+    sweeps.plot_sweep(ax, res, "lr")
+    ys = [np.asarray(line.get_ydata()).tolist() for line in ax.lines]
+    assert [50.0, 60.0, 10.0] in ys and [80.0, 90.0, 70.0] in ys and [10.0] in ys
+    assert ax.get_xscale() == "log"
+    spread = {"batch_sizes": np.array([1, 4]), "spread": np.array([1.0, 0.5]),
+              "law": np.array([1.0, 0.5])}
+    fig, ax = plt.subplots()
+    sweeps.plot_batch_mean_spread(ax, spread)
+    assert ax.get_xscale() == ax.get_yscale() == "log" and len(ax.lines) == 2
+    model = make_mlp(SMALL, batchnorm=True)
+    model.batchnorms[1].gamma[:] = 3.0
+    fig, axes = plt.subplots(1, 2)
+    sweeps.plot_gamma_beta(axes, model)
+    gammas = [np.asarray(line.get_ydata()) for line in axes[0].lines
+              if len(line.get_ydata()) == 16]
+    assert len(gammas) == 2 and np.all(gammas[1] == 3.0) and np.all(gammas[0] == 1.0)
+    fig, axes = plt.subplots(1, 2)
+    sweeps.plot_gamma_beta(axes, make_mlp(SMALL))
+    assert "no batch-norm layer" in axes[0].texts[0].get_text()
+
+
+def _drawn(fig):
+    """Every line's y data and every text of a figure: what the panel drew."""
+    lines = [np.asarray(line.get_ydata()).tobytes() for ax in fig.axes for line in ax.lines]
+    texts = [t.get_text() for ax in fig.axes for t in ax.texts]
+    return lines, texts
+
+
+def test_activation_panel_responds_to_both_sliders_and_handles_batch_of_one(mnist, capsys):
+    X, y, _, _ = mnist
+
+    def run(batch_size, momentum):               # as in the notebook, only shorter and smaller
+        return sweeps.train_pair(X, y, batch_size=batch_size, lr=1.0, momentum=momentum,
+                                 num_steps=12, eval_every=0, record_every=4, probe=X[:100],
+                                 sizes=SMALL)
+
+    sizes, momenta = (1, 8, 32), (0.0, 0.9)
+    runs = run_grid(run, sizes, momenta, progress=False)
+    panel = activation_panel(runs, sizes, momenta, momentum_name="SGD momentum",
+                             value=(8, 0.0))
+    size_slider, momentum_slider = panel.children[:-1]
+    size_slider.value, momentum_slider.value = 8, 0.9      # fires the callback
+    base = _drawn(panel.result)
+    momentum_slider.value = 0.0
+    after_momentum = _drawn(panel.result)
+    assert after_momentum[0] != base[0]
+    size_slider.value = 32
+    after_size = _drawn(panel.result)
+    assert after_size[0] != after_momentum[0]
+    size_slider.value = 1                                  # batch norm cannot train: a message
+    lines, texts = _drawn(panel.result)
+    assert any("cannot train" in t for t in texts) and lines
+    assert "batch norm: no run" in capsys.readouterr().out
+
+
+def test_edge_fraction_counts_inputs_beyond_the_histogram_range(mnist):
+    X, y, _, _ = mnist
+    runs = sweeps.train_pair(X, y, batch_size=30, lr=1.0, num_steps=4, eval_every=0,
+                             record_every=2, sizes=SMALL, probe=X[:50])
+    assert sweeps.edge_fraction(runs["plain"], 0, step=0) == 0.0      # small init: near 0
+    model = make_mlp(SMALL)
+    model.linears[1].params["W"][:] = 100.0                             # layer 2 inputs huge
+    hist = train(model, X, y, batch_size=30, lr=1e-9, num_steps=1, eval_every=0,
+                 record_every=1, probe=X[:50])
+    assert sweeps.edge_fraction(hist, 1, step=0) == pytest.approx(1.0)
+    assert sweeps.edge_fraction(hist, 0, step=0) == 0.0
