@@ -1,0 +1,230 @@
+"""Figures and widget panels of lesson 4 (batch norm at inference).
+
+Runs come from `inference.track_running_stats`, one per batch size; a panel indexes them by
+(batch_size, momentum) as `widgets.run_grid` returns them, so sliders only select and draw.
+"""
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+from matplotlib.ticker import NullLocator
+
+from .inference import effective_window, running_estimates
+from .plots import COLORS, PALETTE, new_figure, show_message
+from .recording import PRE_BINS
+from .training import History
+from .widgets import selection_slider
+
+GREY, BLACK = "#999999", "#000000"
+MEANINGLESS = 0.5      # below this test accuracy a setting's statistics describe nothing
+
+
+def momentum_label(m):
+    """'0.1 (Keras 0.9)': a PyTorch BN momentum with the Keras value that means the same."""
+    return f"{m:g} (Keras {1 - m:g})"
+
+
+def run_message(track, momentum, short=False):
+    """Why a (batch size, momentum) setting gives no meaningful eval mode, or None.
+    short=True: a few words that fit into one small panel."""
+    if track["diverged"] is not None:
+        return f"training diverged at step {track['diverged']}: nothing to track"
+    pop, acc = track["pop_acc"], track["test_acc"][momentum]
+    if pop < MEANINGLESS:
+        if short:
+            return f"network did not learn\n({pop:.0%} with exact statistics)"
+        return (f"batch size {track['batch_size']}: the network itself did not learn\n"
+                f"(test accuracy {pop:.0%} even with exact population statistics)")
+    if acc < MEANINGLESS:
+        if short:
+            return f"running statistics wrong:\n{acc:.0%} ({pop:.0%} possible)"
+        return (f"BN momentum {momentum:g}: the running statistics do not describe the "
+                f"network\n(eval-mode accuracy {acc:.0%}, {pop:.0%} with population statistics)")
+    return None
+
+
+def _limits(*arrays, log=False):
+    """y-limits covering the lines and the central 96% of the noisy batch statistics."""
+    vals = np.concatenate([np.ravel(a) for a in arrays[:-1]])
+    finite = np.ravel(arrays[-1])[np.isfinite(np.ravel(arrays[-1]))]
+    noisy = np.percentile(finite, [2, 98]) if finite.size else []
+    vals = np.concatenate([vals, noisy])
+    vals = vals[np.isfinite(vals) & (vals > 0)] if log else vals[np.isfinite(vals)]
+    if vals.size == 0 or vals.min() == vals.max():      # nothing finite (a diverged run)
+        return None
+    lo, hi = vals.min(), vals.max()
+    return (lo / 1.5, hi * 1.5) if log else (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
+
+
+def draw_tracking(track, momentum, units=None):
+    """Running mean (top) and running variance (bottom, log scale) of one unit per hidden
+    layer over training: the batch statistic of each step (dots), the running estimate of
+    this BN momentum (line) and the population statistic at checkpoints (black). Returns fig.
+    """
+    L = len(track["batch_mean"])
+    units = units or (0,) * L
+    fig, axes = new_figure(2, L, width=3.6, height=2.6, sharex=True)
+    steps, ck = track["steps"] + 1, track["ckpt_steps"]      # estimate after update k+1
+    run_mean, run_var = track["running"][momentum]
+    for l, u in enumerate(units):
+        for row, (batch, run, pop) in enumerate((
+                (track["batch_mean"], run_mean, track["pop_mean"]),
+                (track["batch_var"], run_var, track["pop_var"]))):
+            ax = axes[row, l]
+            ax.plot(steps, batch[l][:, u], ".", ms=2, color=GREY, label="this batch's statistic")
+            ax.plot(steps, run[l][:, u], color=COLORS["batchnorm"],
+                    label="running estimate (EMA of the batch statistics)")
+            ax.plot(ck, pop[l][:, u], "o-", ms=3, color=BLACK, lw=1,
+                    label=f"population (all {track['n']} training images)")
+            if row == 1:
+                ax.set_yscale("log")
+                ax.yaxis.set_minor_locator(NullLocator())    # 2x faster redraw
+                ax.set_xlabel("step (parameter updates)")
+            ax.set_ylim(_limits(run[l][:, u], pop[l][:, u], batch[l][:, u], log=row == 1))
+            if row == 0:
+                ax.set_title(f"hidden layer {l + 1}, unit {u}: input to its BN")
+            if l == 0:
+                ax.set_ylabel("variance, log scale" if row else "mean")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    acc = track["test_acc"][momentum]
+    fig.suptitle(f"batch size {track['batch_size']}, BN momentum {momentum_label(momentum)}: "
+                 f"eval-mode test accuracy {acc:.1%}")
+    message = run_message(track, momentum)
+    if message:
+        show_message(axes[0, L // 2], message)
+    return fig
+
+
+def tracking_panel(runs, batch_sizes, momenta, units=None, value=None):
+    """Batch-size and BN-momentum sliders over `draw_tracking`; runs from `run_grid`."""
+    value = value or (batch_sizes[0], momenta[0])
+
+    def draw(batch_size, momentum):
+        fig = draw_tracking(runs[(batch_size, momentum)], momentum, units)
+        plt.show()
+        return fig
+
+    bn_momentum = widgets.SelectionSlider(
+        options=[(momentum_label(m), m) for m in momenta], value=value[1],
+        description="BN momentum (PyTorch)", continuous_update=False,
+        style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
+    return widgets.interactive(
+        draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        momentum=bn_momentum)
+
+
+def _history(track, hist, acc):
+    h = History(config={"batch_size": track["batch_size"], "n": track["n"]},
+                loss=list(track["loss"]), eval_steps=[int(track["ckpt_steps"][-1])],
+                test_acc=[acc])
+    h.activations = {"steps": track["ckpt_steps"], "pre_bins": PRE_BINS, "pre_hist": hist}
+    return h
+
+
+def histories_for_panel(runs):
+    """{(b, m): {label: History or message}} for `widgets.activation_panel`: pre-activation
+    distributions in training mode (batch statistics) and in eval mode (running statistics).
+    """
+    out = {}
+    for (b, m), track in runs.items():
+        train = _history(track, track["train_hist"], track["batch_acc"])
+        message = run_message(track, m, short=True)
+        out[(b, m)] = {"train mode": train,
+                       "eval mode": message if message else _history(track, track["eval_hist"][m],
+                                                track["test_acc"][m])}
+    return out
+
+
+def plot_accuracy_grid(ax, runs, batch_sizes, momenta):
+    """Eval-mode test accuracy for every (batch size, BN momentum), plus population stats."""
+    acc = np.array([[runs[(b, m)]["test_acc"][m] for m in momenta]
+                    + [runs[(b, momenta[0])]["pop_acc"]] for b in batch_sizes])
+    im = ax.imshow(100 * acc, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+    for (i, j), a in np.ndenumerate(acc):
+        ax.text(j, i, f"{a:.0%}", ha="center", va="center",
+                color="white" if a < 0.6 else "black", fontsize=9)
+    labels = [momentum_label(m).replace(" (", "\n(") for m in momenta]
+    ax.set_xticks(range(len(momenta) + 1), labels + ["population\n(precise)"])
+    ax.set_yticks(range(len(batch_sizes)), [str(b) for b in batch_sizes])
+    ax.set_xlabel("BN momentum (PyTorch convention) used for the running statistics")
+    ax.set_ylabel("training batch size")
+    ax.grid(False)
+    return im
+
+
+def plot_estimators(track, layer, unit, estimators):
+    """One unit's stream of batch statistics summarised by several running estimates
+    (estimators: {label: keyword arguments of running_estimates}), against the population
+    statistics at the checkpoints. Returns the figure (mean left, variance right).
+    """
+    fig, axes = new_figure(1, 2, width=5.4, height=3.6)
+    steps, ck = track["steps"] + 1, track["ckpt_steps"]
+    for ax, kind in zip(axes[0], ("mean", "var")):
+        stream = track[f"batch_{kind}"][layer][:, unit]
+        ax.plot(steps, stream, ".", ms=2, color=GREY, label="this batch's statistic")
+        estimates = [running_estimates(stream, init=float(kind == "var"), **kw)
+                     for kw in estimators.values()]
+        for label, est, color in zip(estimators, estimates, PALETTE[1:]):
+            ax.plot(steps, est, color=color, label=label)
+        pop = track[f"pop_{kind}"][layer][:, unit]
+        ax.plot(ck, pop, "o-", ms=3, lw=1, color=BLACK, label="population (current weights)")
+        ax.set_ylim(_limits(pop, *estimates, stream, log=kind == "var"))
+        if kind == "var":
+            ax.set_yscale("log")
+        ax.set_xlabel("step (parameter updates)")
+        ax.set_ylabel(f"{'variance' if kind == 'var' else 'mean'} of the BN input")
+        ax.set_title(f"running_{kind} of hidden layer {layer + 1}, unit {unit}")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
+    fig.suptitle(f"Three running estimates of one stream (batch size {track['batch_size']})")
+    return fig
+
+
+def plot_ema_vs_window(axes, momentum=0.1, max_age=60):
+    """Left: weight of a batch k steps old in an EMA (weight `momentum` on the new batch) and
+    in the window of the same mean age; right: effective window 2/a - 1 against a."""
+    ax, ax2 = axes
+    ages, n = np.arange(max_age), effective_window(momentum)
+    ax.bar(ages, momentum * (1 - momentum) ** ages, color=COLORS["batchnorm"], alpha=0.7,
+           label=f"EMA, momentum {momentum:g}: a(1-a)^k")
+    ax.step(np.r_[-0.5, ages + 0.5], np.r_[1 / n, np.where(ages < n, 1 / n, 0)], where="pre",
+            color=BLACK, label=f"window of the last {n:.0f} batches: 1/N")
+    ax.axvline((1 - momentum) / momentum, color=GREY, ls="--",
+               label=f"mean age of both: {(1 - momentum) / momentum:g} steps")
+    ax.set_xlabel("age k of a batch (steps ago)")
+    ax.set_ylabel("weight in the running estimate")
+    ax.set_title("Which batches a running estimate remembers")
+    ax.legend()
+    a = np.logspace(-3.3, 0, 200)
+    ax2.loglog(a, 2 / a - 1, color=COLORS["batchnorm"], label="N = 2/a - 1")
+    for name, m in (("PyTorch 0.1 = Keras, CS231n, ONNX 0.9", 0.1), ("Keras 0.99", 0.01),
+                    ("Keras 0.999", 0.001), ("PyTorch 0.9 = Keras 0.1", 0.9)):
+        ax2.plot(m, 2 / m - 1, "o", color=BLACK)
+        ax2.annotate(name, (m, 2 / m - 1), textcoords="offset points", xytext=(6, 4), fontsize=8)
+    ax2.set_xlabel("weight a of the new batch (PyTorch momentum)")
+    ax2.set_ylabel("effective window N (batches)")
+    ax2.set_title("Momentum and window length")
+    ax2.legend(loc="lower left")
+
+
+def plot_gap(axes, sweeps, accuracy_of=None):
+    """Accuracy (left; only the sweeps named in `accuracy_of`, default all) and the relative
+    train/eval mismatch of the logits (right) against batch size.
+    sweeps: {label: {batch_size: train_eval_gap result}}."""
+    accuracy_of = list(sweeps) if accuracy_of is None else accuracy_of
+    for (label, rows), color in zip(sweeps.items(), PALETTE):
+        b = sorted(rows)
+        r = [rows[k] for k in b]
+        if label in accuracy_of:
+            axes[0].plot(b, [100 * x["eval_acc"] for x in r], "o-", color=color,
+                         label=f"{label}: eval mode")
+            axes[0].plot(b, [100 * x["train_acc"] for x in r], "s--", color=color,
+                         label=f"{label}: train mode")
+        axes[1].plot(b, [x["mismatch"] for x in r], "o-", color=color, label=label)
+    for ax in axes:
+        ax.set_xscale("log", base=2)
+        ax.set_xlabel("batch size")
+        ax.legend()
+    axes[0].set_ylabel("test accuracy (%)")
+    axes[0].set_title("Accuracy: eval mode and training mode")
+    axes[1].set_ylabel("relative mismatch of the logits")
+    axes[1].set_yscale("log")
+    axes[1].set_title("|f_train - f_eval| / |f_eval|, mean over images")
