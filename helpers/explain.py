@@ -1,0 +1,243 @@
+"""Why does batch norm help? Tools to test the two explanations (lesson 5).
+
+Ioffe & Szegedy (2015): batch norm reduces *internal covariate shift* (ICS), the drift of each
+layer's input distribution during training. Santurkar et al. (2018) test this with "noisy batch
+norm" (more drift, yet training still works), a gradient-based ICS measure, and smoothness of
+the loss along the gradient. Shapes: X (N, D) inputs, y (N,) labels, unit_pct (T, U, 5).
+"""
+from contextlib import contextmanager
+
+import numpy as np
+
+from .batchnorm import BatchNorm
+from .layers import softmax_cross_entropy
+from .network import make_mlp
+from .training import _progress_bar, frozen_running_stats, train
+
+
+class NoisyBatchNorm(BatchNorm):
+    """Batch norm followed by a random per-unit scale and shift, redrawn at every training step.
+
+    out = scale * BN(x) + shift, scale_j ~ U(1, 1 + strength), shift_j ~ U(-strength, strength)
+    for each unit j, so the next layer's input changes mean and scale at every step (a simple
+    form of Santurkar et al.'s noise). rng: np.random.Generator (or seed). Eval mode applies the
+    noise's average (scale 1 + strength/2, shift 0). resample=False reuses the last draw.
+    """
+
+    def __init__(self, num_features, strength=1.0, rng=None, **bn_kwargs):
+        super().__init__(num_features, **bn_kwargs)
+        if isinstance(strength, bool) or not isinstance(strength, (int, float, np.floating)) \
+                or not 0 <= strength < np.inf:
+            raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
+        self.strength, self.rng = float(strength), np.random.default_rng(rng)
+        self.resample, self.scale, self.shift = True, None, None
+
+    def draw(self):
+        """New (C,) scale and shift, as at the start of every training step."""
+        n, c = self.strength, self.num_features
+        self.scale = 1.0 + n * self.rng.random(c)
+        self.shift = n * (2.0 * self.rng.random(c) - 1.0)
+
+    def forward(self, x):
+        out = super().forward(x)
+        if not self.training:
+            self._noise = (1.0 + self.strength / 2, 0.0)
+        else:
+            if self.resample or self.scale is None:
+                self.draw()
+            self._noise = (self.scale, self.shift)
+        return self._noise[0] * out + self._noise[1]
+
+    def backward(self, dout):
+        return super().backward(dout * self._noise[0])   # d(scale * bn + shift) / d bn = scale
+
+    def __repr__(self):
+        return f"NoisyBatchNorm({self.num_features}, strength={self.strength})"
+
+
+def make_noisy_mlp(strength=1.0, noise_seed=0, **mlp_kwargs):
+    """make_mlp(batchnorm=True, ...) with every BatchNorm replaced by a NoisyBatchNorm.
+
+    The layers share one Generator seeded with noise_seed, so a run is reproducible.
+    """
+    model = make_mlp(batchnorm=True, **mlp_kwargs)
+    rng = np.random.default_rng(noise_seed)
+    for i, bn in enumerate(model.layers):
+        if isinstance(bn, BatchNorm):
+            model.layers[i] = NoisyBatchNorm(bn.num_features, strength, rng,
+                                             momentum=bn.momentum, eps=bn.eps, window=bn.window)
+    return model
+
+
+@contextmanager
+def measuring(model):
+    """Training mode, running statistics frozen, noise held fixed: a pure function of params."""
+    noisy = [bn for bn in model.batchnorms if isinstance(bn, NoisyBatchNorm)]
+    was_training = model.training
+    model.train()
+    for bn in noisy:
+        bn.resample = False
+    try:
+        with frozen_running_stats(model):
+            yield model
+    finally:
+        for bn in noisy:
+            bn.resample = True
+        if not was_training:
+            model.eval()
+
+
+def _loss_and_grads(model, X, y):
+    loss, dlogits = softmax_cross_entropy(model.forward(X), y)
+    model.backward(dlogits)
+    return float(loss)
+
+
+def gradient_shift(model, X, y, lr):
+    """Santurkar et al.'s ICS measure for each Linear layer after the first.
+
+    G: gradient of the loss on (X, y) w.r.t. the layer's weights; G': the same gradient after
+    every *earlier* layer took one SGD step of size lr (later layers unchanged). Returns
+    {"l2": ||G - G'||, "cos": cos(G, G'), "rel": ||G - G'|| / ||G||}, arrays (K-1,) for K Linears.
+    Parameters are restored afterwards.
+    """
+    out = {"l2": [], "cos": [], "rel": []}
+    with measuring(model):
+        _loss_and_grads(model, X, y)
+        params = [(layer, p, g.copy()) for layer in model.layers
+                  for p, g in zip(layer.params.values(), layer.grads.values())]
+        for lin in model.linears[1:]:
+            G = next(g for layer, p, g in params if p is lin.params["W"])   # at theta
+            earlier = [(p, g) for layer, p, g in params
+                       if model.layers.index(layer) < model.layers.index(lin)]
+            saved = [p.copy() for p, _ in earlier]
+            for p, g in earlier:
+                p -= lr * g
+            _loss_and_grads(model, X, y)
+            G2 = lin.grads["W"].copy()
+            for (p, _), s in zip(earlier, saved):
+                p[...] = s
+            diff, norm = np.linalg.norm(G - G2), np.linalg.norm(G) * np.linalg.norm(G2)
+            out["l2"].append(diff)
+            out["cos"].append(np.sum(G * G2) / norm if norm > 0 else np.nan)
+            out["rel"].append(diff / max(np.linalg.norm(G), 1e-300))
+    return {k: np.array(v) for k, v in out.items()}
+
+
+def smoothness(model, X, y, step_sizes):
+    """How the loss and its gradient change along the gradient direction (Santurkar et al.).
+
+    For eta in step_sizes (positive), params move to theta - eta * g. Returns a dict: losses
+    (S,), loss_range (max - min of the loss over eta = 0 and step_sizes), grad_change
+    (max ||grad(theta - eta g) - g||: small = predictive gradient), beta (max of
+    grad change / ||eta g||, an effective smoothness constant). Parameters are restored.
+    """
+    step_sizes = np.asarray(step_sizes, dtype=float)
+    if step_sizes.ndim != 1 or not step_sizes.size or not np.all(step_sizes > 0):
+        raise ValueError(f"step_sizes must be a non-empty 1-D list of positive numbers, "
+                         f"got {step_sizes!r}")
+    with measuring(model):
+        loss0 = _loss_and_grads(model, X, y)
+        params = [(p, g) for _, p, g in model.parameters()]
+        theta, g0 = [p.copy() for p, _ in params], [g.copy() for _, g in params]
+        gnorm = np.sqrt(sum(np.sum(g * g) for g in g0))
+        losses, changes = [], []
+        for eta in step_sizes:
+            for (p, _), t, g in zip(params, theta, g0):
+                p[...] = t - eta * g
+            losses.append(_loss_and_grads(model, X, y))
+            changes.append(np.sqrt(sum(np.sum((g - h) ** 2) for (_, g), h in zip(params, g0))))
+        for (p, _), t in zip(params, theta):
+            p[...] = t
+    changes = np.array(changes)
+    return {"losses": np.array(losses), "loss_range": max(losses + [loss0]) - min(losses + [loss0]),
+            "grad_change": changes.max(), "beta": np.max(changes / (step_sizes * gnorm))}
+
+
+def percentile_drift(unit_pct):
+    """Per-unit drift (U,): how far the 15th/50th/85th percentiles of the unit's input move
+    between consecutive recorded steps, averaged (in units of the sigmoid's input).
+
+    unit_pct: (T, U, 5) percentiles (1, 15, 50, 85, 99) from History.activations["unit_pct"].
+    """
+    unit_pct = np.asarray(unit_pct, dtype=float)
+    if unit_pct.ndim != 3 or unit_pct.shape[0] < 2 or unit_pct.shape[2] != 5:
+        raise ValueError(f"unit_pct must have shape (T >= 2, U, 5), got {unit_pct.shape}")
+    return np.abs(np.diff(unit_pct[:, :, 1:4], axis=0)).mean(axis=(0, 2))
+
+
+def drift_summary(unit_pct):
+    """One number for a layer: the median over its units of `percentile_drift`."""
+    return float(np.median(percentile_drift(unit_pct)))
+
+
+def typical_unit(unit_pct):
+    """Index of the unit whose drift is the layer's median: "one typical sigmoid"."""
+    d = percentile_drift(unit_pct)
+    return int(np.argsort(d, kind="stable")[len(d) // 2])
+
+
+def train_measured(model, X, y, *, num_steps, measure_every, measure, seed=0, progress=False,
+                   **train_kwargs):
+    """`train` in chunks of measure_every steps, calling measure(model) at step 0 and after
+    each chunk. Returns (History of the whole run, measure_steps (M,), list of M results).
+
+    measure_every must be a multiple of eval_every and record_every (if given), so the merged
+    History has the same checkpoints as one uninterrupted run; chunk k shuffles with seed + k.
+    """
+    for name, default in (("eval_every", 100), ("record_every", None)):
+        every = train_kwargs.get(name, default) or measure_every
+        if measure_every < 1 or measure_every % every:
+            raise ValueError(f"measure_every must be a positive multiple of {name}={every}, "
+                             f"got {measure_every}")
+    bar = _progress_bar(num_steps, progress)
+    steps, results, parts = [0], [measure(model)], []
+    for k, start in enumerate(range(0, num_steps, measure_every)):
+        parts.append(train(model, X, y, num_steps=min(measure_every, num_steps - start),
+                           seed=seed + k, **train_kwargs))
+        bar.update(parts[-1].num_steps)
+        if parts[-1].diverged:
+            break
+        steps.append(start + parts[-1].num_steps)
+        results.append(measure(model))
+    bar.close()
+    return _merge(parts), np.array(steps), results
+
+
+def _merge(parts):
+    """One History from consecutive chunks; each chunk's first checkpoint repeats the last."""
+    h = parts[0]
+    h.config["num_steps"] = sum(p.config["num_steps"] for p in parts)
+    for p in parts[1:]:
+        off, seen, ep = h.num_steps, h.examples_seen[-1], h.epoch[-1] + 1
+        h.loss += p.loss
+        h.epoch += [e + ep for e in p.epoch]
+        h.examples_seen += [s + seen for s in p.examples_seen]
+        h.eval_steps += [s + off for s in p.eval_steps[1:]]
+        h.train_acc += p.train_acc[1:]
+        h.test_acc += p.test_acc[1:]
+        if p.diverged:
+            h.diverged = {**p.diverged, "step": p.diverged["step"] + off}
+        a, b = h.activations, p.activations
+        if a is None:
+            continue
+        for k, v in b.items():
+            if k == "unit_pct":
+                a[k] = [np.concatenate([u, w[1:]]) for u, w in zip(a[k], v)]
+            elif k in ("steps", "grad_steps"):
+                a[k] = np.concatenate([a[k], v[1 if k == "steps" else 0:] + off])
+            elif k in ("grad_norm", "weight_norm"):
+                a[k] = np.concatenate([a[k], v]) if len(v) else a[k]
+            elif k not in ("percentiles", "pre_bins", "post_bins"):
+                a[k] = np.concatenate([a[k], v[1:]])
+    return h
+
+
+
+def santurkar_measures(model, X, y, lr, step_sizes):
+    """`gradient_shift` and `smoothness` at the current parameters, in one dict: shift_l2,
+    shift_cos, shift_rel (arrays, one per Linear after the first), loss_range, grad_change,
+    beta (floats)."""
+    shift, smooth = gradient_shift(model, X, y, lr), smoothness(model, X, y, step_sizes)
+    return {**{f"shift_{k}": v for k, v in shift.items()},
+            **{k: smooth[k] for k in ("loss_range", "grad_change", "beta")}}

@@ -1,0 +1,181 @@
+"""Lesson 5's runs, figures and widgets: Figure 1 of Ioffe & Szegedy (2015), the learning-rate
+sweep, Santurkar et al.'s measures over training, and the noise-strength panel.
+
+Every figure function makes its own figure (never pyplot's current one) and returns it.
+Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick the colours.
+"""
+import ipywidgets as widgets
+import matplotlib.pyplot as plt
+import numpy as np
+
+from .explain import drift_summary, make_noisy_mlp, typical_unit
+from .network import make_mlp
+from .plots import COLORS, new_figure, plot_accuracy, plot_percentile_bands, show_message
+from .training import train
+from .widgets import selection_slider
+
+COLOR = {"plain": COLORS["plain"], "batch norm": COLORS["batchnorm"],
+         "noisy batch norm": COLORS["noisy"]}
+CHANCE_LOSS = np.log(10)        # the loss of a uniform guess over 10 classes
+
+
+def build(label, strength=1.0, seed=0):
+    """A fresh network of the paper's MNIST setting for a run label."""
+    if label not in COLOR:
+        raise ValueError(f"label must be one of {tuple(COLOR)}, got {label!r}")
+    if label == "noisy batch norm":
+        return make_noisy_mlp(strength, noise_seed=seed, seed=seed)
+    return make_mlp(batchnorm=label == "batch norm", seed=seed)
+
+
+def run_status(history, test_acc):
+    """'diverged' (non-finite loss, or a final loss worse than guessing by half), 'no progress'
+    (test accuracy below 20%, chance is 10%) or 'trained'."""
+    tail = history.loss[-max(1, len(history.loss) // 10):]
+    if history.diverged or np.mean(tail) > 1.5 * CHANCE_LOSS:
+        return "diverged"
+    return "no progress" if test_acc < 0.2 else "trained"
+
+
+def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
+    """Train each label at each lr for num_steps (batch 60, plain SGD). Returns rows (dicts)
+    with lr, label, test_acc (final, eval mode) and status."""
+    from tqdm.auto import tqdm
+    jobs = [(lr, label) for lr in lrs for label in labels]
+    rows = []
+    for lr, label in tqdm(jobs, desc=progress or None, leave=False, disable=not progress):
+        model = build(label)
+        hist = train(model, X, y, batch_size=60, lr=lr, num_steps=num_steps, eval_every=0)
+        acc = 0.1 if hist.diverged else model.accuracy(X_test, y_test)
+        rows.append(dict(lr=lr, label=label, test_acc=acc, status=run_status(hist, acc)))
+    return rows
+
+
+def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None):
+    """run(batch_size, momentum) -> {label: History or message} for widgets.run_grid."""
+    def run(batch_size, momentum):
+        out = {}
+        for label in COLOR:
+            if batch_size < 2 and label != "plain":
+                out[label] = ("no run: batch norm needs 2 or more examples per batch\n"
+                              "(with 1 the batch variance is 0)")
+                continue
+            out[label] = train(build(label, strength), X, y, batch_size=batch_size, lr=lr,
+                               momentum=momentum, num_steps=num_steps, eval_every=0,
+                               record_every=record_every, probe=probe)
+        return out
+    return run
+
+
+def plot_unit_bands(ax, history, label, layer=2, unit=None):
+    """Figure 1(b, c): percentile bands of one unit's sigmoid input (the typical one if None)."""
+    pct = history.activations["unit_pct"][layer]
+    unit = typical_unit(pct) if unit is None else unit
+    plot_percentile_bands(ax, history.activations["steps"], pct[:, unit], label=label,
+                          color=COLOR.get(label))
+    return unit
+
+
+def plot_figure1(histories, layer=2):
+    """(a) test accuracy of every run on one plot, then one percentile-band panel per run on
+    shared axes; each band panel shows the typical unit of hidden layer `layer` (0-based)."""
+    fig, axes = new_figure(1, len(histories) + 1, width=3.5, height=3.2)
+    for label, hist in histories.items():
+        plot_accuracy(axes[0, 0], hist, label=label, color=COLOR.get(label))
+    axes[0, 0].set_title("(a) test accuracy")
+    axes[0, 0].legend(loc="lower right")
+    for ax in axes[0, 2:]:
+        ax.sharey(axes[0, 1])
+    for letter, ax, (label, hist) in zip("bcde", axes[0, 1:], histories.items()):
+        unit = plot_unit_bands(ax, hist, label, layer)
+        drift = drift_summary(hist.activations["unit_pct"][layer])
+        ax.set_title(f"({letter}) {label}: sigmoid input,\nunit {unit} of layer {layer + 1}, "
+                     f"drift {drift:.2f}")
+        ax.legend(loc="lower left")
+    return fig
+
+
+def plot_lr_sweep(rows):
+    """Final test accuracy against lr (log axis) per label; diverged runs marked with x."""
+    fig, axes = new_figure(width=6.0, height=3.2)
+    ax = axes[0, 0]
+    for label in dict.fromkeys(r["label"] for r in rows):
+        mine = [r for r in rows if r["label"] == label]
+        lrs, acc = [r["lr"] for r in mine], [100 * r["test_acc"] for r in mine]
+        ax.plot(lrs, acc, color=COLOR.get(label), marker="o", label=label)
+        bad = [(r["lr"], 100 * r["test_acc"]) for r in mine if r["status"] == "diverged"]
+        if bad:
+            ax.scatter(*zip(*bad), marker="x", s=90, color="black", zorder=3)
+    ax.scatter([], [], marker="x", color="black", label="diverged")
+    ax.set_xscale("log")
+    ax.set(xlabel="learning rate lr (log scale)", ylabel="final test accuracy (%)",
+           title="Learning-rate sweep (same number of steps for every run)", ylim=(0, 100))
+    ax.legend()
+    return fig
+
+
+def plot_measures(steps, results, layer=1):
+    """Santurkar et al.'s measures over training. results: {label: list of dicts from
+    explain.santurkar_measures}; layer indexes the shift arrays (Linear layer + 2)."""
+    fig, axes = new_figure(1, 4, width=3.1, height=3.0)
+    panels = [("shift_l2", f"(a) gradient shift ||G-G'||, layer {layer + 2}", "log"),
+              ("shift_cos", f"(b) cosine(G, G'), layer {layer + 2}", "linear"),
+              ("loss_range", "(c) loss range along the gradient", "log"),
+              ("grad_change", "(d) gradient change along it", "log")]
+    for ax, (key, title, scale) in zip(axes[0], panels):
+        for label, res in results.items():
+            vals = [r[key][layer] if np.ndim(r[key]) else r[key] for r in res]
+            ax.plot(steps[label][:len(vals)], vals, marker=".", color=COLOR.get(label),
+                    label=label)
+        ax.set(title=title, xlabel="step (parameter updates)", yscale=scale)
+    axes[0, 0].set_ylabel("value (smaller = more stable)")
+    axes[0, 1].set_ylabel("cosine (1 = same direction)")
+    axes[0, 0].legend()
+    return fig
+
+
+def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
+    """A noise-strength slider over precomputed noisy-batch-norm runs.
+
+    runs: {strength: History} (recorded, evaluated); reference: {"plain": History, "batch norm":
+    History} of the same length. Left: the typical unit's percentile bands on fixed axes (ylim,
+    default the range of all runs); right: test accuracy. The printed line compares drift and
+    accuracy with the references (margin: accuracy gap called "close", as a fraction).
+    Returns the `interactive`; panel.result is the figure.
+    """
+    if ylim is None:
+        pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()
+               if h.activations is not None]
+        ylim = (min(np.nanmin(p) for p in pct), max(np.nanmax(p) for p in pct))
+    ref_drift = {k: drift_summary(h.activations["unit_pct"][layer]) for k, h in reference.items()}
+
+    def draw(strength):
+        hist = runs[strength]
+        fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none")
+        ax, ax2 = axes[0]
+        for label, ref in reference.items():
+            plot_accuracy(ax2, ref, label=label, color=COLOR.get(label))
+        print(f"noise strength {strength}: {hist.message()}")
+        if hist.diverged or not hist.test_acc or hist.test_acc[-1] < 0.2:
+            show_message(ax, f"noise strength {strength}: training failed\n({hist.message()})")
+        else:
+            unit = plot_unit_bands(ax, hist, "noisy batch norm", layer)
+            drift = drift_summary(hist.activations["unit_pct"][layer])
+            ax.set(ylim=ylim, title=f"noise {strength}: unit {unit} of layer {layer + 1}, "
+                                    f"drift {drift:.2f}")
+            ax.legend(loc="lower left")
+            plot_accuracy(ax2, hist, label=f"noisy, strength {strength}",
+                          color=COLOR["noisy batch norm"])
+            gap = hist.test_acc[-1] - reference["batch norm"].test_acc[-1]
+            print(f"drift {drift:.2f} (plain {ref_drift['plain']:.2f}, batch norm "
+                  f"{ref_drift['batch norm']:.2f}); accuracy {gap:+.1%} vs batch norm: "
+                  + ("close" if abs(gap) <= margin else f"more than {margin:.0%} apart"))
+        ax2.set(title="test accuracy", ylim=(0, 100))
+        ax2.legend(loc="center right")
+        fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
+        plt.show()
+        return fig
+
+    strengths = list(runs)
+    return widgets.interactive(draw, strength=selection_slider(strengths, "noise strength",
+                                                               value=strengths[len(runs) // 2]))

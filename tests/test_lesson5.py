@@ -1,0 +1,356 @@
+"""Lesson 5 (why batch norm works): noisy batch norm, Santurkar et al.'s measures, the drift
+summary of Figure 1, the chunked training loop, and the lesson's widgets driven from Python."""
+import copy
+
+import matplotlib
+
+matplotlib.use("Agg")
+import matplotlib.pyplot as plt  # noqa: E402
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
+
+from helpers import (  # noqa: E402
+    BatchNorm,
+    History,
+    load_mnist,
+    make_mlp,
+    numerical_gradient,
+    rel_error,
+    softmax_cross_entropy,
+    train,
+)
+from helpers import widgets as course_widgets  # noqa: E402
+from helpers.explain import (  # noqa: E402
+    NoisyBatchNorm,
+    drift_summary,
+    gradient_shift,
+    make_noisy_mlp,
+    percentile_drift,
+    santurkar_measures,
+    smoothness,
+    train_measured,
+    typical_unit,
+)
+from helpers.explain_plots import (  # noqa: E402
+    build,
+    grid_runner,
+    lr_sweep,
+    noise_panel,
+    plot_figure1,
+    plot_lr_sweep,
+    plot_measures,
+    run_status,
+)
+
+ACC_MARGIN = 0.05      # noisy batch norm's test accuracy stays within 5 points of batch norm's
+
+
+@pytest.fixture(scope="module")
+def mnist():
+    return load_mnist()
+
+
+@pytest.fixture(scope="module")
+def short_runs(mnist):
+    """The three networks of the lesson, 300 steps of the paper's setting (batch 60, lr 1)."""
+    X, y, X_test, y_test = mnist
+    return {label: train(build(label), X, y, batch_size=60, lr=1.0, num_steps=300,
+                         X_test=X_test, y_test=y_test, eval_every=300, record_every=25)
+            for label in ("plain", "batch norm", "noisy batch norm")}
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    yield
+    plt.close("all")
+
+
+# --- the claims of the lesson, on short runs ---------------------------------------------------
+
+def test_batchnorm_drifts_less_and_noisy_drifts_more_than_plain(short_runs):
+    drift = {k: drift_summary(h.activations["unit_pct"][2]) for k, h in short_runs.items()}
+    assert drift["batch norm"] < 0.6 * drift["plain"]
+    assert drift["noisy batch norm"] > 1.5 * drift["plain"]
+
+
+def test_noisy_batchnorm_still_trains_like_batchnorm(short_runs):
+    acc = {k: h.test_acc[-1] for k, h in short_runs.items()}
+    assert abs(acc["noisy batch norm"] - acc["batch norm"]) <= ACC_MARGIN
+    assert acc["batch norm"] > 0.7 and acc["plain"] < 0.5       # and plain has not caught up
+
+
+# --- NoisyBatchNorm -----------------------------------------------------------------------------
+
+def test_noisy_batchnorm_backward_matches_finite_differences(rng):
+    x, dout = 3.0 * rng.normal(size=(7, 4)) - 1.0, rng.normal(size=(7, 4))
+    layer = NoisyBatchNorm(4, strength=2.0, rng=0)
+    layer.gamma[:], layer.beta[:] = rng.normal(size=4), rng.normal(size=4)
+    for training in (True, False):
+        if training:
+            layer.train()
+        else:
+            layer.eval()
+        layer.running_mean[:], layer.running_var[:] = rng.normal(size=4), rng.uniform(1, 2, 4)
+        layer.forward(x)
+        layer.resample = False                  # the noise is fixed for the check
+        layer.update_running_stats = False
+        dx = layer.backward(dout)
+        dgamma, dbeta = layer.dgamma.copy(), layer.dbeta.copy()
+        f = lambda: layer.forward(x)            # noqa: E731
+        assert rel_error(dx, numerical_gradient(f, x, dout)) < 1e-7
+        assert rel_error(dgamma, numerical_gradient(f, layer.gamma, dout)) < 1e-7
+        assert rel_error(dbeta, numerical_gradient(f, layer.beta, dout)) < 1e-7
+        layer.resample, layer.update_running_stats = True, True
+
+
+def test_noise_changes_every_step_is_seeded_and_averages_out_in_eval(rng):
+    x = rng.normal(size=(10, 3))
+    a, b = NoisyBatchNorm(3, strength=1.5, rng=7), NoisyBatchNorm(3, strength=1.5, rng=7)
+    outs_a = [a.forward(x) for _ in range(3)]
+    outs_b = [b.forward(x) for _ in range(3)]
+    assert all(np.array_equal(p, q) for p, q in zip(outs_a, outs_b))      # same seed
+    assert not np.allclose(outs_a[0].mean(0), outs_a[1].mean(0))          # new shift each step
+    assert np.all((a.scale >= 1) & (a.scale <= 2.5) & (np.abs(a.shift) <= 1.5))
+    a.resample = False
+    assert np.array_equal(a.forward(x), a.forward(x))
+    plain = BatchNorm(3)
+    zero = NoisyBatchNorm(3, strength=0.0, rng=1)
+    assert np.array_equal(zero.forward(x), plain.forward(x))              # strength 0 = BN
+    plain.eval()
+    a.eval()
+    a.running_mean[:], a.running_var[:] = plain.running_mean, plain.running_var
+    np.testing.assert_allclose(a.forward(x), 1.75 * plain.forward(x))     # mean scale 1 + s/2
+
+
+def test_make_noisy_mlp_replaces_every_batchnorm():
+    model = make_noisy_mlp(0.5, noise_seed=3, sizes=(6, 5, 4, 3), momentum=0.2)
+    noisy = [layer for layer in model.layers if isinstance(layer, NoisyBatchNorm)]
+    assert len(noisy) == 2 and model.batchnorms == noisy
+    assert all(bn.strength == 0.5 and bn.momentum == 0.2 for bn in noisy)
+    assert noisy[0].rng is noisy[1].rng
+    assert "NoisyBatchNorm(5, strength=0.5)" in repr(model)
+
+
+@pytest.mark.parametrize("strength", [-1.0, np.inf, "1", True, None])
+def test_bad_noise_strength_is_rejected(strength):
+    with pytest.raises(ValueError, match="strength must be"):
+        NoisyBatchNorm(3, strength=strength)
+
+
+def test_unknown_run_label_is_rejected():
+    with pytest.raises(ValueError, match="label must be one of"):
+        build("layer norm")
+
+
+# --- Santurkar et al.'s measures on a tiny case --------------------------------------------------
+
+def _tiny(batchnorm=True, seed=0):
+    rng = np.random.default_rng(seed)
+    model = make_mlp((5, 4, 4, 3), batchnorm=batchnorm, init="xavier", seed=seed)
+    return model, rng.normal(size=(12, 5)), rng.integers(0, 3, size=12)
+
+
+def _loss_grads(model, X, y):
+    loss, d = softmax_cross_entropy(model.forward(X), y)
+    model.backward(d)
+    return loss
+
+
+def test_gradient_shift_matches_a_by_hand_computation():
+    model, X, y = _tiny()
+    before = [p.copy() for _, p, _ in model.parameters()]
+    running = [bn.running_mean.copy() for bn in model.batchnorms]
+    shift = gradient_shift(model, X, y, lr=0.5)
+    assert all(np.array_equal(p, q) for (_, p, _), q in zip(model.parameters(), before))
+    assert all(np.array_equal(bn.running_mean, r) for bn, r in zip(model.batchnorms, running))
+    # by hand, for the last Linear: step every earlier parameter, recompute its gradient
+    ref = copy.deepcopy(model)
+    _loss_grads(ref, X, y)
+    last = ref.linears[-1]
+    G = last.grads["W"].copy()
+    pos = ref.layers.index(last)
+    for layer in ref.layers[:pos]:
+        for k in layer.params:
+            layer.params[k] -= 0.5 * layer.grads[k]
+    _loss_grads(ref, X, y)
+    G2 = last.grads["W"]
+    assert shift["l2"].shape == (2,)
+    np.testing.assert_allclose(shift["l2"][-1], np.linalg.norm(G - G2), rtol=1e-10)
+    np.testing.assert_allclose(shift["cos"][-1],
+                               np.sum(G * G2) / np.linalg.norm(G) / np.linalg.norm(G2))
+    small = gradient_shift(model, X, y, lr=1e-9)             # no step, no shift
+    assert np.all(small["rel"] < 1e-6) and np.allclose(small["cos"], 1.0)
+
+
+def test_smoothness_matches_a_by_hand_computation():
+    model, X, y = _tiny(batchnorm=False)
+    before = [p.copy() for _, p, _ in model.parameters()]
+    out = smoothness(model, X, y, step_sizes=[0.1, 1.0])
+    assert all(np.array_equal(p, q) for (_, p, _), q in zip(model.parameters(), before))
+    ref = copy.deepcopy(model)
+    loss0 = _loss_grads(ref, X, y)
+    g0 = [g.copy() for _, _, g in ref.parameters()]
+    losses, changes = [], []
+    for eta in (0.1, 1.0):
+        for (_, p, _), q, g in zip(ref.parameters(), before, g0):
+            p[...] = q - eta * g
+        losses.append(_loss_grads(ref, X, y))
+        changes.append(np.sqrt(sum(np.sum((g - h) ** 2)
+                                   for (_, _, g), h in zip(ref.parameters(), g0))))
+    np.testing.assert_allclose(out["losses"], losses)
+    np.testing.assert_allclose(out["loss_range"], max(losses + [loss0]) - min(losses + [loss0]))
+    np.testing.assert_allclose(out["grad_change"], max(changes))
+    gnorm = np.sqrt(sum(np.sum(g * g) for g in g0))
+    np.testing.assert_allclose(out["beta"], max(c / (e * gnorm) for c, e in
+                                                zip(changes, (0.1, 1.0))))
+    both = santurkar_measures(model, X, y, 0.5, [0.1, 1.0])
+    assert set(both) == {"shift_l2", "shift_cos", "shift_rel", "loss_range", "grad_change",
+                         "beta"}
+
+
+@pytest.mark.parametrize("step_sizes", [[], [0.1, -0.1], [[0.1]], [0.0]])
+def test_smoothness_rejects_bad_step_sizes(step_sizes):
+    model, X, y = _tiny()
+    with pytest.raises(ValueError, match="step_sizes"):
+        smoothness(model, X, y, step_sizes)
+
+
+def test_measures_hold_the_noise_fixed_and_restore_sampling():
+    model = make_noisy_mlp(1.0, sizes=(5, 4, 4, 3), init="xavier")
+    _, X, y = _tiny()
+    first = santurkar_measures(model, X, y, 0.1, [0.1])
+    again = santurkar_measures(model, X, y, 0.1, [0.1])
+    assert all(np.array_equal(first[k], again[k]) for k in first)   # same noise both times
+    assert all(bn.resample for bn in model.batchnorms) and model.training
+
+
+# --- drift of Figure 1(b, c) ---------------------------------------------------------------------
+
+def test_percentile_drift_on_known_paths():
+    T, U = 5, 3
+    pct = np.zeros((T, U, 5))
+    pct[:, 1, 1:4] = np.arange(T)[:, None] * 0.5          # unit 1 moves 0.5 per checkpoint
+    pct[:, 2, 2] = [0, 3, 0, 3, 0]                        # unit 2: median jumps by 3
+    pct[:, :, [0, 4]] = np.random.default_rng(0).normal(size=(T, U, 2))   # ignored
+    np.testing.assert_allclose(percentile_drift(pct), [0.0, 0.5, 1.0])
+    assert typical_unit(pct) == 1 and drift_summary(pct) == 0.5
+
+
+@pytest.mark.parametrize("shape", [(1, 3, 5), (4, 3), (4, 3, 3)])
+def test_percentile_drift_rejects_bad_shapes(shape):
+    with pytest.raises(ValueError, match="unit_pct must have shape"):
+        percentile_drift(np.zeros(shape))
+
+
+# --- chunked training ----------------------------------------------------------------------------
+
+def test_train_measured_has_the_checkpoints_of_one_run(mnist):
+    X, y, X_test, y_test = mnist
+    kw = dict(batch_size=30, lr=0.5, X_test=X_test[:100], y_test=y_test[:100], eval_every=10,
+              record_every=10)
+    whole = train(make_mlp(batchnorm=True), X[:600], y[:600], num_steps=50, **kw)
+    calls = []
+    hist, steps, results = train_measured(make_mlp(batchnorm=True), X[:600], y[:600],
+                                          num_steps=50, measure_every=20,
+                                          measure=lambda m: calls.append(1) or len(calls), **kw)
+    assert list(steps) == [0, 20, 40, 50] and results == [1, 2, 3, 4]
+    assert hist.eval_steps == whole.eval_steps and len(hist.test_acc) == len(whole.test_acc)
+    assert hist.loss[:20] == whole.loss[:20] and len(hist.loss) == 50   # chunk 0 = same batches
+    assert hist.examples_seen[-1] == 50 * 30
+    for k, v in whole.activations.items():
+        got = hist.activations[k]
+        shapes = [a.shape for a in v] if isinstance(v, list) else v.shape
+        assert ([a.shape for a in got] if isinstance(got, list) else got.shape) == shapes, k
+    assert list(hist.activations["steps"]) == list(range(0, 51, 10))
+    with pytest.raises(ValueError, match="multiple of eval_every"):
+        train_measured(make_mlp(), X, y, num_steps=10, measure_every=15, measure=len,
+                       batch_size=10, lr=0.1)
+
+
+def test_train_measured_stops_and_reports_divergence(mnist):
+    X, y, _, _ = mnist
+    # inputs of 1e155 make the second step's logits overflow: the loss becomes nan in chunk 1
+    hist, steps, results = train_measured(
+        make_mlp((784, 10)), X[:300] * 1e155, y[:300], num_steps=20, measure_every=1,
+        measure=lambda m: len(m.layers), batch_size=30, lr=1.0, eval_every=0)
+    assert hist.diverged == {"step": 1, "reason": "the loss became nan"}
+    assert list(steps) == [0, 1] and len(results) == 2 and hist.num_steps == 1
+
+
+# --- sweep, status and figures ------------------------------------------------------------------
+
+def test_run_status():
+    h = History(config={}, loss=[2.3] * 10)
+    assert run_status(h, 0.9) == "trained" and run_status(h, 0.12) == "no progress"
+    assert run_status(History(config={}, loss=[2.3] * 9 + [50.0]), 0.1) == "diverged"
+    assert run_status(History(config={}, loss=[2.3], diverged={"step": 1, "reason": "nan"}),
+                      0.1) == "diverged"
+
+
+def test_lr_sweep_finds_divergence_and_plots_it(mnist):
+    X, y, X_test, y_test = mnist
+    rows = lr_sweep((1.0, 1000.0), ("plain", "batch norm"), X[:500], y[:500], X_test[:200],
+                    y_test[:200], num_steps=20)
+    assert [(r["lr"], r["label"]) for r in rows] == [(1.0, "plain"), (1.0, "batch norm"),
+                                                     (1000.0, "plain"), (1000.0, "batch norm")]
+    assert [r["status"] for r in rows[2:]] == ["diverged", "diverged"]
+    assert rows[0]["status"] != "diverged"
+    ax = plot_lr_sweep(rows).axes[0]
+    assert ax.get_xscale() == "log" and len(ax.lines) == 2
+    assert len(ax.collections[0].get_offsets()) == 1           # an x on each diverged run
+
+
+def test_figure1_and_measures_figures(short_runs):
+    fig = plot_figure1(short_runs)
+    acc, *bands = fig.axes
+    assert len(bands) == 3 and len(acc.lines) == 3
+    assert bands[0].get_ylim() == bands[2].get_ylim()          # shared axes
+    assert "drift" in bands[1].get_title()
+    res = [dict(shift_l2=np.array([1.0, 2.0]), shift_cos=np.array([0.9, 0.5]), loss_range=0.3,
+                grad_change=0.2, beta=1.0)] * 3
+    fig = plot_measures({"plain": np.array([0, 10, 20])}, {"plain": res}, layer=1)
+    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 2.0, 2.0])
+    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.5, 0.5, 0.5])
+
+
+# --- widgets driven from Python ------------------------------------------------------------------
+
+def test_noise_panel_redraws_and_shows_a_message_for_a_failed_run(mnist, short_runs, capsys):
+    X, y, X_test, y_test = mnist
+    kw = dict(batch_size=60, lr=1.0, num_steps=60, X_test=X_test[:200], y_test=y_test[:200],
+              eval_every=20, record_every=10)
+    runs = {s: train(build("noisy batch norm", s), X, y, **kw) for s in (0, 4)}
+    runs[99] = History(config={}, loss=[2.3], diverged={"step": 1, "reason": "the loss became nan"})
+    reference = {k: train(build(k), X, y, **kw) for k in ("plain", "batch norm")}
+    panel = noise_panel(runs, reference)
+    slider = panel.children[0]
+    assert slider.continuous_update is False and list(slider.options[i][1] for i in range(3)) \
+        == [0, 4, 99]
+    slider.value = 0
+    calm = panel.result.axes[0].lines[0].get_ydata().copy()
+    assert "close" in capsys.readouterr().out               # strength 0 is batch norm itself
+    slider.value = 4
+    noisy = panel.result.axes[0].lines[0].get_ydata()
+    assert np.abs(np.diff(noisy)).mean() > 2 * np.abs(np.diff(calm)).mean()
+    slider.value = 99                                         # the extreme: a message, no error
+    texts = [t.get_text() for t in panel.result.axes[0].texts]
+    assert any("training failed" in t for t in texts)
+    assert "diverged" in capsys.readouterr().out
+
+
+def test_activation_panel_over_the_three_networks(mnist):
+    X, y, _, _ = mnist
+    run = grid_runner(X[:400], y[:400], lr=1.0, num_steps=10, record_every=5, probe=X[:100])
+    grid = course_widgets.run_grid(run, (1, 16), (0.0, 0.9), progress=False)
+    assert isinstance(grid[(1, 0.0)]["batch norm"], str)
+    assert isinstance(grid[(16, 0.9)]["noisy batch norm"], History)
+    panel = course_widgets.activation_panel(grid, (1, 16), (0.0, 0.9), value=(16, 0.0))
+    size, momentum = panel.children[:2]
+    size.value = 16
+    momentum.value = 0.9
+    first = panel.result.axes[0].lines[-1].get_ydata().copy()
+    momentum.value = 0.0
+    assert not np.array_equal(first, panel.result.axes[0].lines[-1].get_ydata())
+    size.value = 1                                            # batch norm cannot run: a message
+    texts = [t.get_text() for ax in panel.result.axes for t in ax.texts]
+    assert any("2 or more examples" in t for t in texts)
