@@ -12,7 +12,7 @@ import numpy as np
 from .batchnorm import BatchNorm
 from .layers import softmax_cross_entropy
 from .network import make_mlp
-from .training import _progress_bar, frozen_running_stats, train
+from .training import frozen_running_stats, progress_bar, train
 
 
 class NoisyBatchNorm(BatchNorm):
@@ -190,7 +190,7 @@ def train_measured(model, X, y, *, num_steps, measure_every, measure, seed=0, pr
         if measure_every < 1 or measure_every % every:
             raise ValueError(f"measure_every must be a positive multiple of {name}={every}, "
                              f"got {measure_every}")
-    bar = _progress_bar(num_steps, progress)
+    bar = progress_bar(num_steps, progress)
     steps, results, parts = [0], [measure(model)], []
     for k, start in enumerate(range(0, num_steps, measure_every)):
         parts.append(train(model, X, y, num_steps=min(measure_every, num_steps - start),

@@ -11,7 +11,7 @@ from .batchnorm import BatchNorm
 from .layers import Linear, softmax_cross_entropy
 from .network import Sequential, make_mlp
 from .optim import SGD
-from .recording import PRE_BINS
+from .recording import PRE_BINS, density_histogram
 from .training import frozen_running_stats, iterate_minibatches
 
 # Which value each library's `momentum` weights in the running-statistics update
@@ -247,15 +247,6 @@ def inference_cost(model):
     return {"multiply-adds": macs, "bn ops": bn, "bias adds": bias, "total": macs + bn + bias}
 
 
-def _density(values, bins=PRE_BINS):
-    """Density histogram on evenly spaced `bins`; values outside land in the end bins."""
-    n, width = len(bins) - 1, bins[1] - bins[0]
-    with np.errstate(invalid="ignore"):
-        idx = np.clip(((np.ravel(values) - bins[0]) / width).astype(np.int64), 0, n - 1)
-    counts = np.bincount(idx, minlength=n)
-    return counts / (counts.sum() * width)
-
-
 def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.99),
                         num_steps=300, lr=0.3, checkpoint_every=25, X_test=None, y_test=None,
                         probe=None, seed=0, sizes=(784, 100, 100, 100, 10)):
@@ -288,10 +279,10 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
         r["pop"].append(population_stats(model, X))
         with frozen_running_stats(model.train()):
             model.forward(probe)
-        r["train_hist"].append([_density(a.x) for a in model.activations])
+        r["train_hist"].append([density_histogram(a.x, PRE_BINS) for a in model.activations])
         for m in momenta:
             set_running_stats(model.eval(), ema[m]).forward(probe)
-            r["eval_hist"][m].append([_density(a.x) for a in model.activations])
+            r["eval_hist"][m].append([density_histogram(a.x, PRE_BINS) for a in model.activations])
         model.train()
 
     step, diverged = 0, None

@@ -109,10 +109,16 @@ def plot_percentile_bands(ax, steps, unit_pct, label=None, color=None):
     return ax
 
 
-def heatmap_over_time(ax, activations, layer, kind="pre"):
-    """fast.ai's "colourful dimension": histogram (rows) against recorded step (columns)."""
+def heatmap_over_time(ax, activations, layer, kind="pre", normalize=False):
+    """fast.ai's "colourful dimension": histogram (rows) against recorded step (columns).
+
+    normalize=True divides each step's histogram by its peak, so that wide, late
+    distributions stay as visible as narrow, early ones.
+    """
     bins, steps = activations[f"{kind}_bins"], activations["steps"]
     hists = activations[f"{kind}_hist"][:, layer].T
+    if normalize:
+        hists = 100 * hists / np.maximum(hists.max(axis=0, keepdims=True), 1e-300)
     ax.imshow(np.log1p(hists), aspect="auto", origin="lower", cmap=TIME_CMAP,
               extent=[steps[0], steps[-1], bins[0], bins[-1]])
     ax.set_xlabel("step (parameter updates)")

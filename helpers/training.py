@@ -13,7 +13,7 @@ import numpy as np
 
 from .layers import softmax_cross_entropy
 from .optim import SGD
-from .recording import Recorder
+from .recording import PRE_BINS, Recorder
 
 
 def steps_per_epoch(n, batch_size, drop_last=False):
@@ -80,14 +80,15 @@ def frozen_running_stats(model):
 
 def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momentum=0.0,
           seed=0, X_test=None, y_test=None, eval_every=100, record_every=None, probe=None,
-          progress=False):
+          pre_bins=None, progress=False):
     """Train `model` with mini-batch SGD on X (N, D), y (N,); return a `History`.
 
     Stop after num_steps updates or num_epochs passes (give one). momentum is SGD's.
     Accuracy (eval mode) is measured every `eval_every` steps on up to 1000 training examples
     and on X_test. With record_every, per-layer activation statistics are recorded on `probe`
     (a fixed (P, D) batch, default the first 500 of X) in training mode, with running
-    statistics frozen, at step 0 and every record_every steps.
+    statistics frozen, at step 0 and every record_every steps; pre_bins (evenly spaced) replace
+    the default histogram bins of the inputs to the nonlinearities.
     A non-finite loss stops training and is reported in History.diverged, with no warnings.
     """
     if (num_steps is None) == (num_epochs is None):
@@ -106,8 +107,9 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
                                   num_steps=total, n=n))
     recorder = None
     if record_every:
-        recorder = Recorder(model, X[:500] if probe is None else probe)
-    bar = _progress_bar(total, progress)
+        recorder = Recorder(model, X[:500] if probe is None else probe,
+                            PRE_BINS if pre_bins is None else pre_bins)
+    bar = progress_bar(total, progress)
     model.train()
     step, epoch, seen = 0, 0, 0
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
@@ -164,7 +166,7 @@ class _NoBar:
         pass
 
 
-def _progress_bar(total, progress):
+def progress_bar(total, progress):
     """A notebook-friendly tqdm bar when progress is true (a str becomes its label)."""
     if not progress:
         return _NoBar()

@@ -11,6 +11,7 @@ import ipywidgets as widgets
 import matplotlib.pyplot as plt
 
 from .plots import new_figure, plot_histograms_over_time, show_message
+from .training import History
 
 BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
 MOMENTA = (0.0, 0.5, 0.9, 0.99)
@@ -45,8 +46,11 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=No
     """
     first = next(h for h in histories.values() if not isinstance(h, str)).activations
     layers = range(first["pre_hist"].shape[1]) if layers is None else layers
+    # fixed margins instead of constrained layout: the layout solver is ~40% of a redraw
     fig, axes = new_figure(len(histories), len(layers), width=3.2, height=2.3,
-                           sharex=True, sharey="row")
+                           sharex=True, sharey="row", layout="none")
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.12 / len(histories) ** 0.5,
+                        top=1 - 0.18 / len(histories) ** 0.5, hspace=0.55, wspace=0.15)
     for row, (label, hist) in zip(axes, histories.items()):
         for ax, layer in zip(row, layers):
             if isinstance(hist, str):
@@ -61,26 +65,41 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=No
                 show_message(ax, f"diverged at step {hist.diverged['step']}")
         if not isinstance(hist, str):
             row[0].legend(loc="upper left")
+            if xlim:
+                _fit_y_to_visible(row, xlim)
     if title:
         fig.suptitle(title)
     return fig
 
 
+def _fit_y_to_visible(row, xlim):
+    """Scale a row's shared y axis to the curves inside xlim, so values piled into hidden end
+    bins (outside xlim) do not flatten the visible curves."""
+    tops = [line.get_ydata()[(line.get_xdata() >= xlim[0]) & (line.get_xdata() <= xlim[1])]
+            .max(initial=0.0) for ax in row for line in ax.get_lines()]
+    if max(tops, default=0.0) > 0:
+        row[0].set_ylim(0, 1.05 * max(tops))
+
+
 def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
-                     momentum_name="SGD momentum", xlim=None, value=None):
+                     momentum_name="SGD momentum", xlim=None, value=None, layers=None,
+                     describe=None):
     """Batch-size and momentum sliders over per-layer activation distributions.
 
     runs: {(batch_size, momentum): {label: History}} from `run_grid`. value: initial
-    (batch_size, momentum). Returns the `interactive` panel; display it in a notebook.
+    (batch_size, momentum). layers: which hidden layers to draw (default all). describe:
+    History -> str, the line printed per run (default History.message). Returns the
+    `interactive` panel; display it in a notebook.
     """
     value = value or (batch_sizes[0], momenta[0])
 
     def draw(batch_size, momentum):
         histories = runs[(batch_size, momentum)]
         for label, hist in histories.items():
-            print(f"{label}: {hist if isinstance(hist, str) else hist.message()}")
+            text = hist if isinstance(hist, str) else (describe or History.message)(hist)
+            print(f"{label}: {text}")
         fig = draw_activation_grid(
-            histories, kind=kind, xlim=xlim,
+            histories, kind=kind, xlim=xlim, layers=layers,
             title=f"Per-layer distributions, batch size {batch_size}, "
                   f"{momentum_name} {momentum} (colour: step, early to late)")
         plt.show()

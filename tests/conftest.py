@@ -1,5 +1,11 @@
-import numpy as np
-import pytest
+import os
+
+# Before numpy loads: one BLAS thread (our matrices are small; two threads only contend).
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+import numpy as np  # noqa: E402
+import pytest  # noqa: E402
 
 
 def pytest_configure(config):
