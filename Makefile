@@ -25,11 +25,12 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab notebooks/01_gradient_descent.ipynb
 
 # Every test: lint, the engine, every notebook under nbval, then the real browser.
-test: $(STAMP) browser-deps
+test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
 	$(BIN)/python -m pytest tests -m "not browser"
 	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
 		-p no:cacheprovider notebooks
+	$(BIN)/python tools/ensure_chromium.py
 	$(BIN)/python -m pytest tests -m browser
 
 # The engine and the notebooks, without the browser (quick feedback while writing).
