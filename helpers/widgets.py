@@ -47,10 +47,12 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=No
     first = next(h for h in histories.values() if not isinstance(h, str)).activations
     layers = range(first["pre_hist"].shape[1]) if layers is None else layers
     # fixed margins instead of constrained layout: the layout solver is ~40% of a redraw
-    fig, axes = new_figure(len(histories), len(layers), width=3.2, height=2.3,
+    rows = len(histories)
+    height = 2.0 * rows + 0.9                     # panels plus title and x-label space (inches)
+    fig, axes = new_figure(rows, len(layers), width=3.2, height=height / rows,
                            sharex=True, sharey="row", layout="none")
-    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.12 / len(histories) ** 0.5,
-                        top=1 - 0.18 / len(histories) ** 0.5, hspace=0.55, wspace=0.15)
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.5 / height, top=1 - 0.6 / height,
+                        hspace=0.6, wspace=0.15)
     for row, (label, hist) in zip(axes, histories.items()):
         for ax, layer in zip(row, layers):
             if isinstance(hist, str):
