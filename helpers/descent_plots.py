@@ -4,12 +4,11 @@ against batch size, and loss curves of the MLP against steps, examples and secon
 Every function draws into an explicit `ax` or makes its own figure with `new_figure`.
 """
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import matplotlib.ticker as mticker
 import numpy as np
 
 from . import descent
-from .plots import COLORS, PALETTE, new_figure, show_message
+from .plots import COLORS, PALETTE, new_figure, show_figure, show_message
 from .widgets import selection_slider
 
 WLIM, BLIM = (-2.0, 4.5), (-3.0, 4.0)     # the (w, b) window the paths are drawn in
@@ -97,7 +96,7 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
     def draw(batch_size, lr, momentum):
         path, full = run(batch_size, lr, momentum), run(n, lr, momentum)
         # fixed margins instead of constrained layout: a redraw is ~30% faster
-        fig, axes = new_figure(1, 2, width=4.6, height=3.8, layout="none")
+        fig, axes = new_figure(1, 2, width=4.6, height=3.8, layout="none", detached=True)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
         ax1, ax2 = axes[0]
         draw_surface(ax1, surface, theta_star)
@@ -117,7 +116,7 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
                                  f"(lr {lr} is too large for batch size {batch_size})")
         fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
         print(f"B = {batch_size}: {path.message()}")
-        plt.show()
+        show_figure(fig)
         return fig
 
     value = value or (batch_sizes[0], lrs[0], momenta[0])

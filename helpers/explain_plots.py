@@ -5,12 +5,18 @@ Every figure function makes its own figure (never pyplot's current one) and retu
 Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick the colours.
 """
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
 
 from .explain import drift_summary, make_noisy_mlp, typical_unit
 from .network import make_mlp
-from .plots import COLORS, new_figure, plot_accuracy, plot_percentile_bands, show_message
+from .plots import (
+    COLORS,
+    new_figure,
+    plot_accuracy,
+    plot_percentile_bands,
+    show_figure,
+    show_message,
+)
 from .training import train
 from .widgets import selection_slider
 
@@ -151,7 +157,7 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
 
     def draw(strength):
         hist = runs[strength]
-        fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none")
+        fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none", detached=True)
         ax, ax2 = axes[0]
         for label, ref in reference.items():
             plot_accuracy(ax2, ref, label=label, color=COLOR.get(label))
@@ -173,7 +179,7 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
         ax2.set(title="test accuracy", ylim=(0, 100))
         ax2.legend(loc="center right")
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-        plt.show()
+        show_figure(fig)
         return fig
 
     strengths = list(runs)

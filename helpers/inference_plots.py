@@ -4,12 +4,11 @@ Runs come from `inference.track_running_stats`, one per batch size; a panel inde
 (batch_size, momentum) as `widgets.run_grid` returns them, so sliders only select and draw.
 """
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
 from matplotlib.ticker import NullLocator
 
 from .inference import effective_window, running_estimates
-from .plots import COLORS, PALETTE, new_figure, show_message
+from .plots import COLORS, PALETTE, new_figure, show_figure, show_message
 from .recording import PRE_BINS
 from .training import History
 from .widgets import selection_slider
@@ -55,14 +54,14 @@ def _limits(*arrays, log=False):
     return (lo / 1.5, hi * 1.5) if log else (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
 
 
-def draw_tracking(track, momentum, units=None):
+def draw_tracking(track, momentum, units=None, detached=False):
     """Running mean (top) and running variance (bottom, log scale) of one unit per hidden
     layer over training: the batch statistic of each step (dots), the running estimate of
     this BN momentum (line) and the population statistic at checkpoints (black). Returns fig.
     """
     L = len(track["batch_mean"])
     units = units or (0,) * L
-    fig, axes = new_figure(2, L, width=3.6, height=2.6, sharex=True)
+    fig, axes = new_figure(2, L, width=3.6, height=2.6, sharex=True, detached=detached)
     steps, ck = track["steps"] + 1, track["ckpt_steps"]      # estimate after update k+1
     run_mean, run_var = track["running"][momentum]
     for l, u in enumerate(units):
@@ -99,8 +98,8 @@ def tracking_panel(runs, batch_sizes, momenta, units=None, value=None):
     value = value or (batch_sizes[0], momenta[0])
 
     def draw(batch_size, momentum):
-        fig = draw_tracking(runs[(batch_size, momentum)], momentum, units)
-        plt.show()
+        fig = draw_tracking(runs[(batch_size, momentum)], momentum, units, detached=True)
+        show_figure(fig)
         return fig
 
     bn_momentum = widgets.SelectionSlider(

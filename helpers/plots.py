@@ -7,6 +7,7 @@ which stays distinguishable with the common forms of colour blindness.
 import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
+from matplotlib.figure import Figure
 
 # Okabe & Ito (2008), "Color Universal Design"
 PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
@@ -32,11 +33,25 @@ def use_style():
 use_style()
 
 
-def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, **kwargs):
-    """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes)."""
-    fig, axes = plt.subplots(nrows, ncols, figsize=(width * ncols, height * nrows),
-                             squeeze=False, **kwargs)
-    return fig, axes
+def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs):
+    """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
+
+    detached=True: a figure pyplot does not track, for widget callbacks (show it with
+    `show_figure`). JupyterLab 4.6 sends widget messages on kernel subshells, whose threads
+    flush pyplot's figures after each message: a pyplot figure being drawn by a callback at
+    that moment would be rendered half-drawn (a blank plot). A detached one is never touched.
+    """
+    figsize = (width * ncols, height * nrows)
+    if not detached:
+        return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    fig = Figure(figsize=figsize, layout=kwargs.pop("layout", None))
+    return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+
+
+def show_figure(fig):
+    """Display a (detached) figure in the current output, e.g. a widget's Output area."""
+    from IPython.display import display
+    display(fig)
 
 
 def show_message(ax, text, color="#D55E00"):

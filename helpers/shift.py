@@ -9,13 +9,12 @@ for the sliders, and the lesson's two panels.
 import itertools
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 import numpy as np
 
 from .layers import softmax_cross_entropy
 from .network import make_mlp
 from .optim import SGD
-from .plots import PALETTE, new_figure, plot_histograms_over_time, show_message
+from .plots import PALETTE, new_figure, plot_histograms_over_time, show_figure, show_message
 from .training import frozen_running_stats, iterate_minibatches, train
 from .widgets import selection_slider
 
@@ -208,7 +207,8 @@ def step_scrubber(activations, value=None):
 
     def draw(step):
         t = int(np.searchsorted(steps, step))
-        fig, axes = new_figure(1, hist.shape[1], width=3.3, height=2.6, sharex=True)
+        fig, axes = new_figure(1, hist.shape[1], width=3.3, height=2.6, sharex=True,
+                               detached=True)
         for l, ax in enumerate(axes[0]):
             ax.fill_between(centres, hist[0, l], color="0.6", alpha=0.5, label="step 0")
             ax.plot(centres, hist[t, l], color=PALETTE[l], label=f"step {step}")
@@ -216,7 +216,7 @@ def step_scrubber(activations, value=None):
                    xlabel="input to the sigmoid", ylabel="density",
                    xlim=_xlim(activations, l))
             ax.legend(loc="upper left")
-        plt.show()
+        show_figure(fig)
         return fig
 
     options = [int(s) for s in steps]
@@ -233,7 +233,7 @@ def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
         history = grid[(batch_size, lr, momentum)]
         warning, lines = describe_run(history)
         print("\n".join(lines))
-        fig, axes = new_figure(1, 2, width=4.2, height=3.0)
+        fig, axes = new_figure(1, 2, width=4.2, height=3.0, detached=True)
         ax_h, ax_w = axes[0]
         plot_histograms_over_time(ax_h, history.activations, layer - 1, max_curves=5)
         ax_h.set(title=f"hidden layer {layer}: input over training",
@@ -245,7 +245,7 @@ def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
         if warning:
             show_message(ax_h, warning)
         fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
-        plt.show()
+        show_figure(fig)
         return fig
 
     return widgets.interactive(

@@ -8,9 +8,8 @@ tests check. Sliders update on release (continuous_update=False).
 import itertools
 
 import ipywidgets as widgets
-import matplotlib.pyplot as plt
 
-from .plots import new_figure, plot_histograms_over_time, show_message
+from .plots import new_figure, plot_histograms_over_time, show_figure, show_message
 from .training import History
 
 BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
@@ -37,7 +36,8 @@ def selection_slider(values, description, fmt="{}", value=None):
         style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
 
 
-def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=None):
+def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=None,
+                         detached=False):
     """One row per labelled History, one column per hidden layer: histograms early -> late.
 
     histories: {label: History with activations recorded, or a str saying why there is no
@@ -50,7 +50,7 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=No
     rows = len(histories)
     height = 2.0 * rows + 0.9                     # panels plus title and x-label space (inches)
     fig, axes = new_figure(rows, len(layers), width=3.2, height=height / rows,
-                           sharex=True, sharey="row", layout="none")
+                           sharex=True, sharey="row", layout="none", detached=detached)
     fig.subplots_adjust(left=0.08, right=0.99, bottom=0.5 / height, top=1 - 0.6 / height,
                         hspace=0.6, wspace=0.15)
     for row, (label, hist) in zip(axes, histories.items()):
@@ -101,10 +101,10 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
             text = hist if isinstance(hist, str) else (describe or History.message)(hist)
             print(f"{label}: {text}")
         fig = draw_activation_grid(
-            histories, kind=kind, xlim=xlim, layers=layers,
+            histories, kind=kind, xlim=xlim, layers=layers, detached=True,
             title=f"Per-layer distributions, batch size {batch_size}, "
                   f"{momentum_name} {momentum} (colour: step, early to late)")
-        plt.show()
+        show_figure(fig)
         return fig
 
     return widgets.interactive(

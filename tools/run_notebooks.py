@@ -38,7 +38,7 @@ def _run_once(path):
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}
-    client = NotebookClient(nb, kernel_name="python3", timeout=300, store_widget_state=True,
+    client = NotebookClient(nb, kernel_name="python3", timeout=180, store_widget_state=True,
                             resources={"metadata": {"path": str(path.parent)}})
     start = time.perf_counter()
     client.execute()
