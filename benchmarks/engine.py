@@ -1,0 +1,224 @@
+"""Engine benchmarks: batch norm forward+backward and one training step, against PyTorch.
+
+    python benchmarks/engine.py [--quick]
+
+- Batch norm forward + backward on x of shape (256, 1024), float64: our compact closed-form
+  backward, our node-by-node graph backward, and PyTorch's `F.batch_norm` + autograd.
+- One SGD step (forward, loss, backward, update) of the paper's 784-100-100-100-10 sigmoid
+  network with batch norm, batch size 60, on real MNIST: ours against the same `torch.nn` net.
+- 3,000 training steps with activation recording (record_every=50) against none: the
+  recorder's overhead.
+
+Every candidate is timed in turns (A, B, C, A, B, C, ...) within one process, so a change in
+machine load hits all of them alike and the ratios stay fair; we report medians. PyTorch is
+optional: without it the comparison rows say so. Targets (issue 5): compact batch norm within
+1.5x of PyTorch, the training step no slower than PyTorch's.
+"""
+import os
+import platform
+import sys
+import time
+from pathlib import Path
+
+# One thread for every library, set before numpy/torch load their thread pools: on a small
+# shared machine, idle BLAS/OpenMP threads spin and steal the core the other library needs,
+# which made two-thread timings swing 5x between runs. Override with e.g. THREADS=2.
+THREADS = os.environ.get("THREADS", "1")
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ[_var] = THREADS
+
+import numpy as np  # noqa: E402
+
+ROOT = Path(__file__).resolve().parent.parent
+sys.path.insert(0, str(ROOT))            # helpers from this checkout, installed or not
+
+from helpers import (  # noqa: E402
+    SGD,
+    batchnorm_backward,
+    batchnorm_backward_graph,
+    batchnorm_forward,
+    load_mnist,
+    make_mlp,
+    softmax_cross_entropy,
+    train,
+)
+
+try:
+    import torch
+    torch.set_num_threads(int(THREADS))
+except ImportError:
+    torch = None
+
+
+def interleaved(candidates, rounds, number):
+    """Seconds per call of each candidate as (median, min) over `rounds` rounds; in each
+    round every candidate runs `number` times back to back, candidates in turn."""
+    samples = {name: [] for name in candidates}
+    for fn in candidates.values():       # warm-up: caches, allocator, lazy imports
+        fn()
+    for _ in range(rounds):
+        for name, fn in candidates.items():
+            start = time.perf_counter()
+            for _ in range(number):
+                fn()
+            samples[name].append((time.perf_counter() - start) / number)
+    return {name: (float(np.median(s)), float(np.min(s))) for name, s in samples.items()}
+
+
+def batchnorm_candidates(n=256, c=1024, seed=0):
+    rng = np.random.default_rng(seed)
+    x = rng.normal(2.0, 3.0, size=(n, c))
+    gamma, beta = rng.normal(1.0, 0.1, size=c), rng.normal(0.0, 0.1, size=c)
+    dout = rng.normal(size=(n, c))
+
+    def compact():
+        out, cache = batchnorm_forward(x, gamma, beta)
+        return batchnorm_backward(dout, cache)
+
+    def graph():
+        out, cache = batchnorm_forward(x, gamma, beta)
+        return batchnorm_backward_graph(dout, cache)
+
+    candidates = {"ours, compact backward": compact, "ours, graph backward": graph}
+    if torch is not None:
+        for dtype, label in ((torch.float64, "float64"), (torch.float32, "float32")):
+            xt = torch.tensor(x, dtype=dtype, requires_grad=True)
+            gt = torch.tensor(gamma, dtype=dtype, requires_grad=True)
+            bt = torch.tensor(beta, dtype=dtype, requires_grad=True)
+            dt = torch.tensor(dout, dtype=dtype)
+
+            def pytorch(xt=xt, gt=gt, bt=bt, dt=dt):
+                out = torch.nn.functional.batch_norm(xt, None, None, gt, bt, training=True,
+                                                     eps=1e-5)
+                return torch.autograd.grad(out, (xt, gt, bt), dt)
+            candidates[f"PyTorch {label}"] = pytorch
+    return candidates
+
+
+def check_batchnorm_agrees():
+    """The comparison is only fair if both compute the same thing: compare dx once."""
+    if torch is None:
+        return None
+    cands = batchnorm_candidates(n=64, c=32)
+    dx = cands["ours, compact backward"]()[0]
+    dxt = cands["PyTorch float64"]()[0].numpy()
+    return float(np.abs(dx - dxt).max() / np.abs(dxt).max())
+
+
+def training_step_candidates(batch_size=60, lr=0.1, seed=0):
+    X, y, _, _ = load_mnist()
+    rng = np.random.default_rng(seed)
+    batches = [rng.choice(len(X), batch_size, replace=False) for _ in range(50)]
+    model = make_mlp(batchnorm=True, seed=seed)
+    opt = SGD(model.parameters(), lr=lr)
+    state = {"i": 0}
+
+    def ours():
+        idx = batches[state["i"] % len(batches)]
+        state["i"] += 1
+        loss, dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
+        model.backward(dlogits)
+        opt.step()
+        return loss
+
+    candidates = {"ours (float64)": ours}
+    if torch is not None:
+        for dtype, label in ((torch.float64, "float64"), (torch.float32, "float32")):
+            candidates[f"PyTorch {label}"] = _torch_step(X, y, batches, dtype, lr, seed)
+    return candidates
+
+
+def _torch_step(X, y, batches, dtype, lr, seed):
+    torch.manual_seed(seed)
+    layers = []
+    for fan_in, fan_out in ((784, 100), (100, 100), (100, 100)):
+        layers += [torch.nn.Linear(fan_in, fan_out, bias=False),
+                   torch.nn.BatchNorm1d(fan_out, momentum=0.1, eps=1e-5), torch.nn.Sigmoid()]
+    net = torch.nn.Sequential(*layers, torch.nn.Linear(100, 10)).to(dtype).train()
+    opt = torch.optim.SGD(net.parameters(), lr=lr)
+    Xt, yt = torch.tensor(X, dtype=dtype), torch.tensor(y)
+    tb = [(Xt[idx], yt[idx]) for idx in (torch.as_tensor(b) for b in batches)]
+    state = {"i": 0}
+
+    def step():
+        xb, yb = tb[state["i"] % len(tb)]
+        state["i"] += 1
+        opt.zero_grad(set_to_none=True)
+        loss = torch.nn.functional.cross_entropy(net(xb), yb)
+        loss.backward()
+        opt.step()
+        return loss
+    return step
+
+
+def recording_overhead(num_steps=3000, record_every=50, rounds=2):
+    """Seconds for `num_steps` training steps with and without recording (min over rounds)."""
+    X, y, _, _ = load_mnist()
+    times = {"without recording": [], f"record_every={record_every}": []}
+    for _ in range(rounds):
+        for label, every in ((list(times)[0], None), (list(times)[1], record_every)):
+            model = make_mlp(batchnorm=True, seed=0)
+            start = time.perf_counter()
+            train(model, X, y, batch_size=60, lr=0.5, num_steps=num_steps, eval_every=0,
+                  record_every=every)
+            times[label].append(time.perf_counter() - start)
+    return {k: min(v) for k, v in times.items()}
+
+
+def environment():
+    line = (f"Python {platform.python_version()}, numpy {np.__version__}, "
+            f"{os.cpu_count()} CPUs, load average {os.getloadavg()[0]:.1f}, "
+            f"{THREADS} thread(s) per library")
+    if torch is not None:
+        return line + f", PyTorch {torch.__version__}"
+    return line + ", PyTorch not installed"
+
+
+def ratio_rows(results, ours_names, torch_name):
+    rows = ["| implementation | median (ms) | min (ms) | ours / PyTorch float64 (median) |",
+            "|---|---:|---:|---:|"]
+    for name, (median, best) in results.items():
+        ratio = ""
+        if torch is not None and name in ours_names:
+            ratio = f"{median / results[torch_name][0]:.2f}x"
+        rows.append(f"| {name} | {1e3 * median:.3f} | {1e3 * best:.3f} | {ratio} |")
+    return rows
+
+
+def main(args):
+    quick = "--quick" in args
+    out = [f"Engine benchmarks ({environment()})", ""]
+    if torch is None:
+        out += ["PyTorch is not installed here, so the PyTorch columns are skipped (it is "
+                "optional; install it in another environment and run this script there to "
+                "compare).", ""]
+
+    bn = interleaved(batchnorm_candidates(), rounds=7 if quick else 40, number=5)
+    out += ["Batch norm forward + backward, x (256, 1024), float64 unless named; per call", ""]
+    out += ratio_rows(bn, ("ours, compact backward", "ours, graph backward"), "PyTorch float64")
+    agree = check_batchnorm_agrees()
+    if agree is not None:
+        out += ["", f"(dx agrees with PyTorch's to a max relative difference of {agree:.1e}; "
+                f"target: compact within 1.5x of PyTorch float64)"]
+
+    step = interleaved(training_step_candidates(), rounds=7 if quick else 40, number=20)
+    out += ["", "One training step (forward, loss, backward, SGD update), 784-100-100-100-10 "
+            "sigmoid + batch norm, batch size 60, MNIST; per step", ""]
+    out += ratio_rows(step, ("ours (float64)",), "PyTorch float64")
+    if torch is not None:
+        out += ["", "(target: ours no slower than PyTorch float64, i.e. ratio <= 1)"]
+
+    steps = 600 if quick else 3000
+    rec = recording_overhead(num_steps=steps, rounds=1 if quick else 3)
+    base, with_rec = rec["without recording"], rec["record_every=50"]
+    out += ["", f"Training {steps} steps (batch size 60, no evaluation), activation recording "
+            "on and off; best of runs", "", "| run | seconds | per step (ms) |",
+            "|---|---:|---:|"]
+    out += [f"| {k} | {v:.2f} | {1e3 * v / steps:.2f} |" for k, v in rec.items()]
+    out += ["", f"Recording overhead: {100 * (with_rec - base) / base:+.1f}%"]
+    print("\n".join(out))
+    return "\n".join(out)
+
+
+if __name__ == "__main__":
+    main(sys.argv[1:])
