@@ -5,6 +5,8 @@ PYTHON ?= python3
 VENV   := .venv
 BIN    := $(VENV)/bin
 STAMP  := $(VENV)/.installed-stamp
+# Jupyter refuses to run as root unless told (containers, classroom VMs often are root)
+ALLOW_ROOT := $(if $(filter 0,$(shell id -u 2>/dev/null)),--allow-root,)
 
 # Our matrices are small: one BLAS thread is as fast as two and does not fight the other
 # processes (Jupyter, the browser) for the cores.
@@ -22,7 +24,7 @@ $(STAMP): pyproject.toml
 	@touch $(STAMP)
 
 lab: $(STAMP)
-	$(BIN)/jupyter lab notebooks/01_gradient_descent.ipynb
+	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gradient_descent.ipynb
 
 # Every test: lint, the engine, every notebook under nbval, then the real browser.
 test: $(STAMP)
