@@ -8,11 +8,10 @@ training set with the current weights: what the running estimates try to follow.
 import numpy as np
 
 from .batchnorm import BatchNorm
-from .layers import Linear, softmax_cross_entropy
+from .layers import Linear
 from .network import Sequential, make_mlp
-from .optim import SGD
 from .recording import PRE_BINS, density_histogram
-from .training import frozen_running_stats, iterate_minibatches
+from .training import frozen_running_stats, train
 
 # Which value each library's `momentum` weights in the running-statistics update
 # (PyTorch nn.BatchNorm docs; Keras 3 BatchNormalization source; CS231n assignment 2
@@ -268,7 +267,6 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
     the final weights); diverged (the step where the loss stopped being finite, or None).
     """
     model = make_mlp(sizes, batchnorm=True, momentum=1.0, seed=seed)
-    opt, rng = SGD(model.parameters(), lr=lr), np.random.default_rng(seed)
     probe = X[:500] if probe is None else probe
     ema = {m: [(np.zeros(c), np.ones(c)) for c in sizes[1:-1]] for m in momenta}
     r = {"n": len(X), "steps": [], "loss": [], "stream": [], "running": {m: [] for m in momenta},
@@ -285,31 +283,25 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
             r["eval_hist"][m].append([density_histogram(a.x, PRE_BINS) for a in model.activations])
         model.train()
 
-    step, diverged = 0, None
-    with np.errstate(all="ignore"):        # a diverging run is reported, not warned about
-        while step < num_steps and diverged is None:
-            for idx in iterate_minibatches(len(X), batch_size, rng, drop_last=True):
-                if step % checkpoint_every == 0:
-                    checkpoint(step)
-                loss, dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
-                if not np.isfinite(loss):
-                    diverged = step
-                    break
-                batch = get_running_stats(model)  # momentum=1: exactly this batch's statistics
-                for m in momenta:
-                    ema[m] = [(ema_update(rm, bm, m), ema_update(rv, bv, m))
-                              for (rm, rv), (bm, bv) in zip(ema[m], batch)]
-                    r["running"][m].append(ema[m])
-                r["stream"].append(batch)
-                r["steps"].append(step)
-                r["loss"].append(float(loss))
-                model.backward(dlogits)
-                opt.step()
-                step += 1
-                if step >= num_steps:
-                    break
-        if diverged is None:
+    def after_update(step, model, loss):
+        batch = get_running_stats(model)   # momentum=1: exactly this batch's statistics
+        for m in momenta:
+            ema[m] = [(ema_update(rm, bm, m), ema_update(rv, bv, m))
+                      for (rm, rv), (bm, bv) in zip(ema[m], batch)]
+            r["running"][m].append(ema[m])
+        r["stream"].append(batch)
+        r["steps"].append(step - 1)
+        r["loss"].append(loss)
+        if step % checkpoint_every == 0 and step < num_steps:
             checkpoint(step)
+
+    checkpoint(0)
+    history = train(model, X, y, batch_size=batch_size, lr=lr, num_steps=num_steps, seed=seed,
+                    eval_every=0, callback=after_update, drop_last=True)
+    diverged = history.diverged["step"] if history.diverged else None
+    if diverged is None:
+        checkpoint(num_steps)
+    with np.errstate(all="ignore"):        # a diverged run is reported, not warned about
         return _pack(r, model, ema, momenta, diverged, X_test, y_test, batch_size)
 
 

@@ -80,7 +80,7 @@ def frozen_running_stats(model):
 
 def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momentum=0.0,
           seed=0, X_test=None, y_test=None, eval_every=100, record_every=None, probe=None,
-          pre_bins=None, progress=False):
+          pre_bins=None, progress=False, callback=None, drop_last=False):
     """Train `model` with mini-batch SGD on X (N, D), y (N,); return a `History`.
 
     Stop after num_steps updates or num_epochs passes (give one). momentum is SGD's.
@@ -89,6 +89,9 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
     (a fixed (P, D) batch, default the first 500 of X) in training mode, with running
     statistics frozen, at step 0 and every record_every steps; pre_bins (evenly spaced) replace
     the default histogram bins of the inputs to the nonlinearities.
+    drop_last=True skips each epoch's last, smaller batch (every batch has batch_size examples).
+    callback(step, model, loss), if given, runs after every update (step = updates done), for
+    experiments that watch each step (e.g. every batch's statistics).
     A non-finite loss stops training and is reported in History.diverged, with no warnings.
     """
     if (num_steps is None) == (num_epochs is None):
@@ -98,7 +101,7 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
         raise ValueError(f"X and y must have the same length, got {n} and {len(y)}")
     check_batch_size(n, batch_size)
     # a trailing batch of one cannot be batch-normalized in training mode; skip it
-    drop_last = bool(model.batchnorms) and n % batch_size == 1
+    drop_last = drop_last or (bool(model.batchnorms) and n % batch_size == 1)
     total = num_steps if num_steps is not None else \
         num_epochs * steps_per_epoch(n, batch_size, drop_last)
     rng = np.random.default_rng(seed)
@@ -136,6 +139,8 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
                 history.examples_seen.append(seen)
                 step += 1
                 bar.update(1)
+                if callback is not None:
+                    callback(step, model, float(loss))
             if history.diverged:
                 break
             epoch += 1

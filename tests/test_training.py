@@ -125,3 +125,13 @@ def test_train_errors(kwargs, error, match):
     kwargs = {"lr": 0.1, **kwargs}
     with pytest.raises(error, match=match):
         train(make_mlp((4, 5, 3)), X, y, **kwargs)
+
+
+def test_callback_sees_every_update_and_drop_last_keeps_batches_full():
+    rng = np.random.default_rng(0)
+    X, y = rng.normal(size=(25, 4)), rng.integers(0, 3, size=25)
+    seen = []
+    hist = train(make_mlp((4, 5, 3)), X, y, batch_size=10, lr=0.1, num_epochs=2, eval_every=0,
+                 drop_last=True, callback=lambda step, model, loss: seen.append((step, loss)))
+    assert [s for s, _ in seen] == [1, 2, 3, 4] and [loss for _, loss in seen] == hist.loss
+    assert hist.examples_seen == [10, 20, 30, 40]
