@@ -9,13 +9,15 @@
 - 3,000 training steps with activation recording (record_every=50) against none: the
   recorder's overhead.
 
-Every candidate is timed in turns (A, B, C, A, B, C, ...) within one process, so a change in
-machine load hits all of them alike and the ratios stay fair; we report medians. PyTorch is
+Each of ours is timed in turns with PyTorch (A, B, A, B, ...) within one process, so a change
+in machine load hits both alike and the ratio stays fair; we report medians. PyTorch is
 optional: without it the comparison rows say so. Targets (issue 5): compact batch norm within
 1.5x of PyTorch, the training step no slower than PyTorch's.
 """
+import json
 import os
 import platform
+import subprocess
 import sys
 import time
 from pathlib import Path
@@ -58,6 +60,7 @@ def interleaved(candidates, rounds, number):
         fn()
     for _ in range(rounds):
         for name, fn in candidates.items():
+            fn()        # untimed: re-warms the allocator after the other candidates (below)
             start = time.perf_counter()
             for _ in range(number):
                 fn()
@@ -174,37 +177,93 @@ def environment():
     return line + ", PyTorch not installed"
 
 
-def ratio_rows(results, ours_names, torch_name):
+def ratio_rows(results, ratios):
+    """Markdown rows: results {name: (median s, min s)}, ratios {name: ours / PyTorch}."""
     rows = ["| implementation | median (ms) | min (ms) | ours / PyTorch float64 (median) |",
             "|---|---:|---:|---:|"]
     for name, (median, best) in results.items():
-        ratio = ""
-        if torch is not None and name in ours_names:
-            ratio = f"{median / results[torch_name][0]:.2f}x"
+        ratio = f"{ratios[name]:.2f}x" if name in ratios else ""
         rows.append(f"| {name} | {1e3 * median:.3f} | {1e3 * best:.3f} | {ratio} |")
     return rows
 
 
+def timed_against_pytorch(candidates, ours_names, rounds, number):
+    """Time each of ours in turns with the PyTorch candidates, one group per ours: the graph
+    backward's dozen (N, C) temporaries make glibc hand memory back to the OS, and whoever
+    runs next pays the page faults, so sharing a group would charge one of ours for the
+    other. Returns (results, ratios of median times to PyTorch float64 in the same group)."""
+    pytorch = [n for n in candidates if n not in ours_names]
+    results, ratios = {}, {}
+    for ours in ours_names:
+        group = interleaved({n: candidates[n] for n in [ours] + pytorch}, rounds, number)
+        results[ours] = group[ours]
+        for name in pytorch:
+            results.setdefault(name, group[name])
+        if "PyTorch float64" in group:
+            ratios[ours] = group[ours][0] / group["PyTorch float64"][0]
+    return results, ratios
+
+
+# glibc's malloc hands a freed 2 MB array back to the OS when it sits at the top of the heap,
+# so numpy's next 2 MB temporary is fresh memory and page-faults (PyTorch keeps its memory in
+# a caching allocator). Padding the heap top keeps the memory in the process.
+PADDED_HEAP = {"MALLOC_TOP_PAD_": str(64 << 20)}
+
+
+def batchnorm_comparison(quick):
+    return timed_against_pytorch(
+        batchnorm_candidates(), ("ours, compact backward", "ours, graph backward"),
+        rounds=7 if quick else 40, number=5)
+
+
+def padded_heap_comparison(quick):
+    """The batch-norm comparison again in a child process whose glibc heap is padded; None
+    where the C library is not glibc."""
+    if platform.libc_ver()[0] != "glibc" or os.environ.get("MALLOC_TOP_PAD_"):
+        return None
+    cmd = [sys.executable, __file__, "--batchnorm-json"] + (["--quick"] if quick else [])
+    child = subprocess.run(cmd, env={**os.environ, **PADDED_HEAP}, capture_output=True,
+                           text=True, check=True)
+    return json.loads(child.stdout)
+
+
 def main(args):
     quick = "--quick" in args
+    if "--batchnorm-json" in args:
+        print(json.dumps(batchnorm_comparison(quick)))
+        return None
     out = [f"Engine benchmarks ({environment()})", ""]
     if torch is None:
         out += ["PyTorch is not installed here, so the PyTorch columns are skipped (it is "
                 "optional; install it in another environment and run this script there to "
                 "compare).", ""]
 
-    bn = interleaved(batchnorm_candidates(), rounds=7 if quick else 40, number=5)
-    out += ["Batch norm forward + backward, x (256, 1024), float64 unless named; per call", ""]
-    out += ratio_rows(bn, ("ours, compact backward", "ours, graph backward"), "PyTorch float64")
+    bn, ratios = batchnorm_comparison(quick)
+    padded = padded_heap_comparison(quick)
+    if padded:
+        for name in ("ours, compact backward", "ours, graph backward"):
+            label = f"{name}, heap padded (MALLOC_TOP_PAD_=64 MB)"
+            bn[label] = padded[0][name]
+            if name in padded[1]:
+                ratios[label] = padded[1][name]
+    out += ["Batch norm forward + backward, x (256, 1024), float64 unless named; per call "
+            "(each of ours timed in turns with PyTorch; PyTorch rows from the first group)", ""]
+    out += ratio_rows(bn, ratios)
+    if padded:
+        out += ["", "(heap padded: the same code in a process started with MALLOC_TOP_PAD_, "
+                "so that glibc keeps freed memory instead of returning it to the OS and "
+                "numpy's (256, 1024) temporaries do not page-fault; PyTorch keeps its memory "
+                "in its own caching allocator either way)"]
     agree = check_batchnorm_agrees()
     if agree is not None:
         out += ["", f"(dx agrees with PyTorch's to a max relative difference of {agree:.1e}; "
                 f"target: compact within 1.5x of PyTorch float64)"]
 
-    step = interleaved(training_step_candidates(), rounds=7 if quick else 40, number=20)
+    step, ratios = timed_against_pytorch(training_step_candidates(), ("ours (float64)",),
+                                         rounds=7 if quick else 40, number=20)
     out += ["", "One training step (forward, loss, backward, SGD update), 784-100-100-100-10 "
             "sigmoid + batch norm, batch size 60, MNIST; per step", ""]
-    out += ratio_rows(step, ("ours (float64)",), "PyTorch float64")
+    out += ratio_rows(step, ratios)
     if torch is not None:
         out += ["", "(target: ours no slower than PyTorch float64, i.e. ratio <= 1)"]
 

@@ -30,6 +30,13 @@ def _axes_and_shape(x):
     return axes, shape
 
 
+def _channel_dot(a, b):
+    """sum(a * b) per channel (axis 1), for (N, C, *spatial) arrays: (C,). One pass, no
+    temporary array the size of a."""
+    n, c = a.shape[:2]
+    return np.einsum("ijk,ijk->j", a.reshape(n, c, -1), b.reshape(n, c, -1))
+
+
 def batch_size_per_channel(x):
     """m: how many values each channel's statistics are computed from (N * H * W ...)."""
     return x.size // x.shape[1]
@@ -53,13 +60,15 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     axes, shape = _axes_and_shape(x)
     mu = x.mean(axis=axes, keepdims=True)                # batch mean, per channel
     xc = x - mu
-    var = (xc * xc).mean(axis=axes, keepdims=True)       # biased batch variance (1/m)
+    # biased batch variance (1/m): sum of xc * xc per channel, without an (N, C) temporary
+    var = _channel_dot(xc, xc).reshape(shape) / batch_size_per_channel(x)
     std = np.sqrt(var + eps)
     inv_std = 1.0 / std
-    x_hat = xc * inv_std                                  # mean 0, variance ~1 per channel
-    out = gamma.reshape(shape) * x_hat + beta.reshape(shape)
-    cache = {"x": x, "mu": mu, "xc": xc, "var": var, "std": std, "inv_std": inv_std,
-             "x_hat": x_hat, "gamma": gamma, "eps": eps, "axes": axes, "shape": shape}
+    x_hat = np.multiply(xc, inv_std, out=xc)             # mean 0, variance ~1 per channel
+    out = x_hat * gamma.reshape(shape)                   # (in place: every pass over an
+    out += beta.reshape(shape)                           #  (N, C) array costs time)
+    cache = {"x": x, "mu": mu, "var": var, "std": std, "inv_std": inv_std, "x_hat": x_hat,
+             "gamma": gamma, "eps": eps, "axes": axes, "shape": shape}
     return out, cache
 
 
@@ -72,15 +81,15 @@ def batchnorm_backward(dout, cache):
     """
     x_hat, inv_std, axes, shape = cache["x_hat"], cache["inv_std"], cache["axes"], cache["shape"]
     m = batch_size_per_channel(x_hat)
-    gamma = cache["gamma"].reshape(shape)
     dbeta = dout.sum(axis=axes)
-    dgamma = (dout * x_hat).sum(axis=axes)
+    dgamma = _channel_dot(dout, x_hat)                      # sum(dout * x_hat)
     # with dx_hat = gamma * dout: sum(dx_hat) = gamma * dbeta, sum(dx_hat * x_hat) = gamma *
-    # dgamma, so the two sums are reused instead of recomputed (in place: fewer passes)
-    dx = dout * m
-    dx -= dbeta.reshape(shape)
-    dx -= x_hat * dgamma.reshape(shape)
-    dx *= gamma * inv_std / m
+    # dgamma, so the two sums are reused instead of recomputed. Built in place in one array:
+    # each extra (N, C) temporary costs as much as the arithmetic.
+    dx = x_hat * (-dgamma.reshape(shape) / m)              # path through the variance
+    dx -= dbeta.reshape(shape) / m                          # path through the mean
+    dx += dout                                              # the direct path
+    dx *= cache["gamma"].reshape(shape) * inv_std           # all three times gamma / std
     return dx, dgamma, dbeta
 
 
@@ -92,7 +101,8 @@ def batchnorm_backward_graph(dout, cache):
     Each line below is the local derivative of one node times the gradient arriving at it.
     """
     axes, shape = cache["axes"], cache["shape"]
-    xc, std, inv_std, x_hat = cache["xc"], cache["std"], cache["inv_std"], cache["x_hat"]
+    std, inv_std, x_hat = cache["std"], cache["inv_std"], cache["x_hat"]
+    xc = cache["x"] - cache["mu"]               # the forward pass kept x_hat, not xc
     m = batch_size_per_channel(xc)
     dbeta = dout.sum(axis=axes)                                  # out = ... + beta
     dgamma = (dout * x_hat).sum(axis=axes)                       # out = gamma * x_hat + ...
