@@ -3,13 +3,12 @@ against batch size, and loss curves of the MLP against steps, examples and secon
 
 Every function draws into an explicit `ax` or makes its own figure with `new_figure`.
 """
-import ipywidgets as widgets
 import matplotlib.ticker as mticker
 import numpy as np
 
 from . import descent
-from .plots import COLORS, PALETTE, new_figure, show_figure, show_message
-from .widgets import selection_slider
+from .plots import COLORS, PALETTE, new_figure, show_message
+from .widgets import cached_panel, selection_slider
 
 WLIM, BLIM = (-2.0, 4.5), (-3.0, 4.0)     # the (w, b) window the paths are drawn in
 
@@ -69,7 +68,7 @@ def draw_excess_loss(ax, path, loss_star, color, label):
                 label=label, lw=1.2)
     # plain "1e-02" labels: mathtext "10^-2" labels are slow to lay out on every redraw
     ax.yaxis.set_major_formatter(mticker.LogFormatter(labelOnlyBase=True))
-    ax.yaxis.set_minor_formatter(mticker.NullFormatter())
+    ax.yaxis.set_minor_locator(mticker.NullLocator())     # unlabelled; 40% of a redraw
     ax.set_xlabel("epoch (passes over the data)")
     ax.set_ylabel("loss above the minimum")
     return ax
@@ -81,7 +80,7 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
 
     Each run takes a few milliseconds (2 parameters), so it is computed on the first visit
     and cached. The full-batch run with the same lr and momentum is drawn for comparison.
-    Returns the `interactive` panel; panel.result is the figure.
+    Returns the `cached_panel`.
     """
     surface, theta_star = loss_surface(X, y), descent.least_squares(X, y)
     loss_star, n, cache = descent.loss(theta_star, X, y), len(X), {}
@@ -116,11 +115,10 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
                                  f"(lr {lr} is too large for batch size {batch_size})")
         fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
         print(f"B = {batch_size}: {path.message()}")
-        show_figure(fig)
         return fig
 
     value = value or (batch_sizes[0], lrs[0], momenta[0])
-    return widgets.interactive(
+    return cached_panel(
         draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         lr=selection_slider(lrs, "learning rate lr", value=value[1]),
         momentum=selection_slider(momenta, "momentum", value=value[2]))

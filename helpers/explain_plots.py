@@ -4,7 +4,6 @@ sweep, Santurkar et al.'s measures over training, and the noise-strength panel.
 Every figure function makes its own figure (never pyplot's current one) and returns it.
 Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick the colours.
 """
-import ipywidgets as widgets
 import numpy as np
 
 from .explain import drift_summary, make_noisy_mlp, typical_unit
@@ -14,11 +13,10 @@ from .plots import (
     new_figure,
     plot_accuracy,
     plot_percentile_bands,
-    show_figure,
     show_message,
 )
 from .training import train
-from .widgets import selection_slider
+from .widgets import cached_panel, selection_slider
 
 COLOR = {"plain": COLORS["plain"], "batch norm": COLORS["batchnorm"],
          "noisy batch norm": COLORS["noisy"]}
@@ -147,7 +145,7 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
     History} of the same length. Left: the typical unit's percentile bands on fixed axes (ylim,
     default the range of all runs); right: test accuracy. The printed line compares drift and
     accuracy with the references (margin: accuracy gap called "close", as a fraction).
-    Returns the `interactive`; panel.result is the figure.
+    Returns the `cached_panel`.
     """
     if ylim is None:
         pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()
@@ -179,9 +177,8 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
         ax2.set(title="test accuracy", ylim=(0, 100))
         ax2.legend(loc="center right")
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
-        show_figure(fig)
         return fig
 
     strengths = list(runs)
-    return widgets.interactive(draw, strength=selection_slider(strengths, "noise strength",
+    return cached_panel(draw, strength=selection_slider(strengths, "noise strength",
                                                                value=strengths[len(runs) // 2]))

@@ -8,10 +8,10 @@ import numpy as np
 from matplotlib.ticker import NullLocator
 
 from .inference import effective_window, running_estimates
-from .plots import COLORS, PALETTE, new_figure, show_figure, show_message
+from .plots import COLORS, PALETTE, new_figure, show_message
 from .recording import PRE_BINS
 from .training import History
-from .widgets import selection_slider
+from .widgets import cached_panel, selection_slider
 
 GREY, BLACK = "#999999", "#000000"
 MEANINGLESS = 0.5      # below this test accuracy a setting's statistics describe nothing
@@ -98,15 +98,13 @@ def tracking_panel(runs, batch_sizes, momenta, units=None, value=None):
     value = value or (batch_sizes[0], momenta[0])
 
     def draw(batch_size, momentum):
-        fig = draw_tracking(runs[(batch_size, momentum)], momentum, units, detached=True)
-        show_figure(fig)
-        return fig
+        return draw_tracking(runs[(batch_size, momentum)], momentum, units, detached=True)
 
     bn_momentum = widgets.SelectionSlider(
         options=[(momentum_label(m), m) for m in momenta], value=value[1],
         description="BN momentum (PyTorch)", continuous_update=False,
         style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
-    return widgets.interactive(
+    return cached_panel(
         draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         momentum=bn_momentum)
 

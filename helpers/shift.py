@@ -8,15 +8,14 @@ for the sliders, and the lesson's two panels.
 """
 import itertools
 
-import ipywidgets as widgets
 import numpy as np
 
 from .layers import softmax_cross_entropy
 from .network import make_mlp
 from .optim import SGD
-from .plots import PALETTE, new_figure, plot_histograms_over_time, show_figure, show_message
+from .plots import PALETTE, new_figure, plot_histograms_over_time, show_message
 from .training import frozen_running_stats, iterate_minibatches, train
-from .widgets import selection_slider
+from .widgets import cached_panel, selection_slider
 
 
 def wasserstein1(p, q, bins):
@@ -204,23 +203,26 @@ def step_scrubber(activations, value=None):
     steps, w1 = shift_from_start(activations)
     centres = (activations["pre_bins"][:-1] + activations["pre_bins"][1:]) / 2
     hist = activations["pre_hist"]
+    ranges = [_xlim(activations, l) for l in range(hist.shape[1])]
+    xlim = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))   # one scale: compare
 
     def draw(step):
         t = int(np.searchsorted(steps, step))
         fig, axes = new_figure(1, hist.shape[1], width=3.3, height=2.6, sharex=True,
-                               detached=True)
+                               layout="none", detached=True)
+        # fixed margins (inches / figure size): constrained layout is a third of a redraw
+        fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.99, bottom=0.5 / 2.6,
+                            top=1 - 0.35 / 2.6, wspace=0.3)
         for l, ax in enumerate(axes[0]):
             ax.fill_between(centres, hist[0, l], color="0.6", alpha=0.5, label="step 0")
             ax.plot(centres, hist[t, l], color=PALETTE[l], label=f"step {step}")
-            ax.set(title=f"hidden layer {l + 1}: W1 from step 0 = {w1[t, l]:.2f}",
-                   xlabel="input to the sigmoid", ylabel="density",
-                   xlim=_xlim(activations, l))
+            ax.set(title=f"layer {l + 1}: W1 from step 0 = {w1[t, l]:.2f}",
+                   xlabel="input to the sigmoid", ylabel="density", xlim=xlim)
             ax.legend(loc="upper left")
-        show_figure(fig)
         return fig
 
     options = [int(s) for s in steps]
-    return widgets.interactive(draw, step=selection_slider(options, "step", value=value))
+    return cached_panel(draw, step=selection_slider(options, "step", value=value))
 
 
 def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
@@ -233,7 +235,9 @@ def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
         history = grid[(batch_size, lr, momentum)]
         warning, lines = describe_run(history)
         print("\n".join(lines))
-        fig, axes = new_figure(1, 2, width=4.2, height=3.0, detached=True)
+        fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none", detached=True)
+        fig.subplots_adjust(left=0.6 / 8.4, right=0.99, bottom=0.5 / 3.0, top=1 - 0.55 / 3.0,
+                            wspace=0.22)
         ax_h, ax_w = axes[0]
         plot_histograms_over_time(ax_h, history.activations, layer - 1, max_curves=5)
         ax_h.set(title=f"hidden layer {layer}: input over training",
@@ -245,10 +249,9 @@ def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
         if warning:
             show_message(ax_h, warning)
         fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
-        show_figure(fig)
         return fig
 
-    return widgets.interactive(
+    return cached_panel(
         draw, batch_size=selection_slider(batch_sizes, "batch size", value=b0),
         lr=selection_slider(lrs, "lr", value=lr0),
         momentum=selection_slider(momenta, "momentum", value=m0),

@@ -1,15 +1,20 @@
 """Widgets: "precompute, then index". Real training runs are computed once (with a progress
-bar); sliders only select among them and redraw, so they answer at once.
+bar), and so is the picture of every slider position: a slider release only shows a stored
+PNG, so it answers at once.
 
-Every panel is built with `ipywidgets.interactive`: its controls are `children[:-1]`, its
-output is `children[-1]`, and `panel.result` is the figure the callback drew, which is what the
-tests check. Sliders update on release (continuous_update=False).
+Every panel is a `cached_panel`, an `ipywidgets.interactive`: its controls are
+`children[:-1]`, its output is `children[-1]`, and `panel.figure()` draws the figure of the
+current position afresh, which is what the tests check (and what a student can save).
+Sliders update on release (continuous_update=False).
 """
+import contextlib
+import io
 import itertools
+import sys
 
 import ipywidgets as widgets
 
-from .plots import new_figure, plot_histograms_over_time, show_figure, show_message
+from .plots import figure_png, new_figure, plot_histograms_over_time, show_message
 from .training import History
 
 BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
@@ -26,6 +31,55 @@ def run_grid(run, batch_sizes=BATCH_SIZES, momenta=MOMENTA, progress="training r
         from tqdm.auto import tqdm
         pairs = tqdm(pairs, desc=progress if isinstance(progress, str) else None, leave=False)
     return {(b, m): run(b, m) for b, m in pairs}
+
+
+# Draw every slider position when a panel is built. Tests switch it off (positions are then
+# drawn on first visit) so that building a panel stays cheap.
+PRERENDER = True
+
+
+def option_values(control):
+    """The values a selection control can take, in order."""
+    return [o[1] if isinstance(o, tuple) else o for o in control.options]
+
+
+def cached_panel(draw, progress="drawing every slider position", **controls):
+    """An `interactive` panel over draw(**values) -> Figure that draws each position once.
+
+    draw must depend only on the control values; it may print (the text is kept with the
+    picture) and must not display. With PRERENDER every combination of the controls' options
+    is drawn now, behind a progress bar, so that a slider release only shows a stored PNG
+    (milliseconds, where matplotlib takes a few hundred). panel.figure() draws the current
+    position's Figure afresh.
+    """
+    names, cache = list(controls), {}
+
+    def picture(values):
+        key = tuple(values[name] for name in names)
+        if key not in cache:
+            text = io.StringIO()
+            with contextlib.redirect_stdout(text):
+                fig = draw(**values)
+            cache[key] = (text.getvalue(), figure_png(fig))
+        return cache[key]
+
+    def show(**values):
+        from IPython.display import Image, display
+        text, png = picture(values)
+        sys.stdout.write(text)
+        display(Image(data=png, format="png"))
+
+    if PRERENDER:
+        positions = list(itertools.product(*(option_values(c) for c in controls.values())))
+        if progress and len(positions) > 1:
+            from tqdm.auto import tqdm
+            positions = tqdm(positions, desc=progress, leave=False)
+        for position in positions:
+            picture(dict(zip(names, position)))
+    panel = widgets.interactive(show, **controls)
+    panel.figure = lambda: draw(**panel.kwargs)
+    panel.pictures = cache
+    return panel
 
 
 def selection_slider(values, description, fmt="{}", value=None):
@@ -100,14 +154,12 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
         for label, hist in histories.items():
             text = hist if isinstance(hist, str) else (describe or History.message)(hist)
             print(f"{label}: {text}")
-        fig = draw_activation_grid(
+        return draw_activation_grid(
             histories, kind=kind, xlim=xlim, layers=layers, detached=True,
             title=f"Per-layer distributions, batch size {batch_size}, "
                   f"{momentum_name} {momentum} (colour: step, early to late)")
-        show_figure(fig)
-        return fig
 
-    return widgets.interactive(
+    return cached_panel(
         draw,
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         momentum=selection_slider(momenta, momentum_name, value=value[1]))

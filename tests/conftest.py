@@ -15,3 +15,11 @@ def pytest_configure(config):
 @pytest.fixture
 def rng():
     return np.random.default_rng(1234)
+
+
+@pytest.fixture(autouse=True)
+def draw_slider_positions_on_visit(monkeypatch):
+    """Panels built in tests draw a position when a test visits it, not every position up
+    front (tests/test_widgets.py checks the pre-drawn path)."""
+    import helpers.widgets
+    monkeypatch.setattr(helpers.widgets, "PRERENDER", False)

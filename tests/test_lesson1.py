@@ -1,7 +1,6 @@
 """Lesson 1: the 2-D gradient-descent loop (closed-form limit, one loop for every batch size,
 epochs and steps, seeding, divergence), the gradient-noise measurement against its law, the
 errors, and the lesson's widgets driven from Python."""
-import time
 import warnings
 
 import matplotlib
@@ -230,32 +229,28 @@ def test_path_explorer_redraws_and_reports_divergence(line, capsys):
     panel = dplots.path_explorer(X, y, batch_sizes=(1, 10, N), lrs=(0.1, 1.0, 1.5),
                                  momenta=(0.0, 0.9, 0.99), num_epochs=5, value=(10, 0.1, 0.0))
     bs, lr, mom = panel.children[:-1]
-    before = _lines(panel.result)
+    before = _lines(panel.figure())
     for control, value in ((bs, 1), (lr, 1.0), (mom, 0.9)):
         control.value = value
-        after = _lines(panel.result)
+        after = _lines(panel.figure())
         assert _differ(before, after), control.description
         before = after
-    assert "diverged at step" in _texts(panel.result)            # B = 1, lr 1.0 blows up
+    assert "diverged at step" in _texts(panel.figure())            # B = 1, lr 1.0 blows up
     assert "diverged at step" in capsys.readouterr().out
     bs.value, lr.value, mom.value = N, 0.1, 0.0
-    assert "diverged" not in _texts(panel.result)
+    assert "diverged" not in _texts(panel.figure())
     for b, m in ((1, 0.99), (N, 0.99)):                          # extremes draw, never raise
         bs.value, mom.value, lr.value = b, m, 1.5
-        assert panel.result is not None
+        assert panel.figure() is not None
 
 
-def test_path_explorer_redraw_is_fast(line):
+def test_path_explorer_draws_each_position_once(line):
     X, y = line
     panel = dplots.path_explorer(X, y, batch_sizes=(1, 100), lrs=(0.1,), momenta=(0.0,),
                                  num_epochs=20, value=(100, 0.1, 0.0))
-    times = []
     for b in (1, 100, 1, 100, 1):
-        start = time.perf_counter()
         panel.children[0].value = b
-        panel.result.canvas.draw()
-        times.append(time.perf_counter() - start)
-    assert np.median(times) < 1.0                                # generous: shared machines
+    assert set(panel.pictures) == {(1, 0.1, 0.0), (100, 0.1, 0.0)}   # revisits: stored PNG
 
 
 def test_activation_panel_driven_from_python():
@@ -271,12 +266,12 @@ def test_activation_panel_driven_from_python():
     runs = run_grid(run, (1, 64), (0.0, 0.99), progress=False)
     panel = activation_panel(runs, (1, 64), (0.0, 0.99), xlim=(-10, 10), value=(64, 0.0))
     bs, mom = panel.children[:-1]
-    before = _lines(panel.result)
+    before = _lines(panel.figure())
     bs.value = 1
-    after = _lines(panel.result)
+    after = _lines(panel.figure())
     assert _differ(before, after)
     mom.value = 0.99                                             # the extreme: draws, no raise
-    assert _differ(after, _lines(panel.result))
+    assert _differ(after, _lines(panel.figure()))
 
 
 def test_noise_and_variant_figures(line):

@@ -182,15 +182,15 @@ def test_activation_panel_responds_to_both_sliders_and_handles_batch_of_one(mnis
                              value=(8, 0.0))
     size_slider, momentum_slider = panel.children[:-1]
     size_slider.value, momentum_slider.value = 8, 0.9      # fires the callback
-    base = _drawn(panel.result)
+    base = _drawn(panel.figure())
     momentum_slider.value = 0.0
-    after_momentum = _drawn(panel.result)
+    after_momentum = _drawn(panel.figure())
     assert after_momentum[0] != base[0]
     size_slider.value = 32
-    after_size = _drawn(panel.result)
+    after_size = _drawn(panel.figure())
     assert after_size[0] != after_momentum[0]
     size_slider.value = 1                                  # batch norm cannot train: a message
-    lines, texts = _drawn(panel.result)
+    lines, texts = _drawn(panel.figure())
     assert any("cannot train" in t for t in texts) and lines
     assert "batch norm: no run" in capsys.readouterr().out
 

@@ -351,13 +351,13 @@ def test_tracking_panel_redraws_on_each_slider(tracks):
     runs = grid(tracks)
     panel = ip.tracking_panel(runs, (8, 32), MOMENTA, value=(8, 0.1))
     batch_slider, momentum_slider = panel.children[:-1]
-    first = line_data(panel.result)
+    first = line_data(panel.figure())
     momentum_slider.value = 0.99
-    second = line_data(panel.result)
+    second = line_data(panel.figure())
     assert changed(first, second)
     batch_slider.value = 32
-    assert changed(second, line_data(panel.result))
-    assert "batch size 32, BN momentum 0.99 (Keras 0.01)" in panel.result._suptitle.get_text()
+    assert changed(second, line_data(panel.figure()))
+    assert "batch size 32, BN momentum 0.99 (Keras 0.01)" in panel.figure()._suptitle.get_text()
 
 
 def with_changes(track, **changes):
@@ -377,13 +377,13 @@ def test_extremes_show_a_message_not_an_exception(tracks):
     assert "diverged at step 7" in ip.run_message(diverged, 0.1)
     runs = {(8, m): not_learned for m in MOMENTA} | {(32, m): bad_ema for m in MOMENTA}
     panel = ip.tracking_panel(runs, (8, 32), MOMENTA, value=(8, 0.01))
-    assert "did not learn" in texts(panel.result)
+    assert "did not learn" in texts(panel.figure())
     panel.children[0].value = 32
     panel.children[1].value = 0.99
-    assert "do not describe" in texts(panel.result)
+    assert "do not describe" in texts(panel.figure())
     hist_panel = activation_panel(ip.histories_for_panel(runs), (8, 32), MOMENTA,
                                   momentum_name="BN momentum", value=(8, 0.01))
-    assert "did not learn" in texts(hist_panel.result)
+    assert "did not learn" in texts(hist_panel.figure())
 
 
 def test_activation_panel_train_and_eval_rows_change(tracks):
@@ -392,13 +392,13 @@ def test_activation_panel_train_and_eval_rows_change(tracks):
     assert set(histories[(8, 0.1)]) == {"train mode", "eval mode"}
     panel = activation_panel(histories, (8, 32), MOMENTA, momentum_name="BN momentum",
                              value=(32, 0.1))
-    first = line_data(panel.result)
+    first = line_data(panel.figure())
     panel.children[1].value = 0.01            # only the eval-mode row depends on the momentum
-    second = line_data(panel.result)
+    second = line_data(panel.figure())
     half = len(first) // 2
     assert not changed(first[:half], second[:half]) and changed(first[half:], second[half:])
     panel.children[0].value = 8
-    assert changed(second, line_data(panel.result))
+    assert changed(second, line_data(panel.figure()))
 
 
 def test_static_figures(tracks):
@@ -429,4 +429,4 @@ def test_a_diverging_run_draws_a_message(tracks):
     assert "diverged at step" in texts(fig)
     panel = activation_panel(ip.histories_for_panel({(8, m): t for m in MOMENTA}), (8,), MOMENTA,
                              value=(8, 0.1))
-    assert "diverged" in texts(panel.result)
+    assert "diverged" in texts(panel.figure())

@@ -327,13 +327,13 @@ def test_noise_panel_redraws_and_shows_a_message_for_a_failed_run(mnist, short_r
     assert slider.continuous_update is False and list(slider.options[i][1] for i in range(3)) \
         == [0, 4, 99]
     slider.value = 0
-    calm = panel.result.axes[0].lines[0].get_ydata().copy()
+    calm = panel.figure().axes[0].lines[0].get_ydata().copy()
     assert "close" in capsys.readouterr().out               # strength 0 is batch norm itself
     slider.value = 4
-    noisy = panel.result.axes[0].lines[0].get_ydata()
+    noisy = panel.figure().axes[0].lines[0].get_ydata()
     assert np.abs(np.diff(noisy)).mean() > 2 * np.abs(np.diff(calm)).mean()
     slider.value = 99                                         # the extreme: a message, no error
-    texts = [t.get_text() for t in panel.result.axes[0].texts]
+    texts = [t.get_text() for t in panel.figure().axes[0].texts]
     assert any("training failed" in t for t in texts)
     assert "diverged" in capsys.readouterr().out
 
@@ -348,9 +348,9 @@ def test_activation_panel_over_the_three_networks(mnist):
     size, momentum = panel.children[:2]
     size.value = 16
     momentum.value = 0.9
-    first = panel.result.axes[0].lines[-1].get_ydata().copy()
+    first = panel.figure().axes[0].lines[-1].get_ydata().copy()
     momentum.value = 0.0
-    assert not np.array_equal(first, panel.result.axes[0].lines[-1].get_ydata())
+    assert not np.array_equal(first, panel.figure().axes[0].lines[-1].get_ydata())
     size.value = 1                                            # batch norm cannot run: a message
-    texts = [t.get_text() for ax in panel.result.axes for t in ax.texts]
+    texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
     assert any("2 or more examples" in t for t in texts)

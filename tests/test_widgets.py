@@ -3,11 +3,17 @@
 import matplotlib
 
 matplotlib.use("Agg")
+import io  # noqa: E402
+
+import ipywidgets  # noqa: E402
 import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
+import PIL.Image  # noqa: E402
 
+import helpers.widgets  # noqa: E402
 from helpers import make_mlp, train  # noqa: E402
-from helpers.widgets import activation_panel, run_grid  # noqa: E402
+from helpers.plots import figure_png, new_figure  # noqa: E402
+from helpers.widgets import activation_panel, cached_panel, run_grid, selection_slider  # noqa: E402
 
 
 def _runs():
@@ -30,12 +36,59 @@ def test_sliders_redraw_without_pyplot_figures(capsys):
     plt.close("all")
     panel = activation_panel(_runs(), (1, 50), (0.0, 0.9), value=(50, 0.0))
     batch_size, momentum = panel.children[:-1]
-    first = panel.result.axes[0].get_lines()[-1].get_ydata().copy()
+    first = panel.figure().axes[0].get_lines()[-1].get_ydata().copy()
     momentum.value = 0.9
-    second = panel.result.axes[0].get_lines()[-1].get_ydata()
+    second = panel.figure().axes[0].get_lines()[-1].get_ydata()
     assert not np.array_equal(first, second)
     batch_size.value = 1                       # the extreme: a message, no exception
     assert "batch norm needs a batch of 2 or more" in capsys.readouterr().out
-    texts = [t.get_text() for ax in panel.result.axes for t in ax.texts]
+    texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
     assert "batch norm needs a batch of 2 or more" in texts
     assert plt.get_fignums() == []             # nothing for a subshell thread to flush
+
+
+def _counting_panel(calls):
+    def draw(size, colour):
+        calls.append((size, colour))
+        print(f"size {size}, colour {colour}")
+        fig, axes = new_figure(detached=True)
+        axes[0, 0].plot([0, 1], [0, size], color=colour)
+        return fig
+    return cached_panel(draw, progress=False, size=selection_slider((1, 2, 3), "size"),
+                        colour=ipywidgets.Dropdown(options=["red", "blue"], value="blue"))
+
+
+def test_every_position_is_drawn_when_the_panel_is_built(monkeypatch, capsys):
+    monkeypatch.setattr(helpers.widgets, "PRERENDER", True)
+    calls = []
+    panel = _counting_panel(calls)
+    assert sorted(calls) == [(s, c) for s in (1, 2, 3) for c in ("blue", "red")]
+    assert set(panel.pictures) == set(calls)
+    size, colour = panel.children[:-1]
+    size.value, colour.value = 3, "red"
+    assert len(calls) == 6                           # slider moves only show stored pictures
+    printed = capsys.readouterr().out.splitlines()     # outside a kernel: text, then Image
+    assert printed[-2].endswith("size 3, colour red")  # the text comes with the picture
+    text, png = panel.pictures[(3, "red")]
+    assert text == "size 3, colour red\n"
+    assert png == figure_png(panel.figure())         # the stored picture is this position's
+
+
+def test_positions_are_drawn_on_first_visit_without_prerender():
+    calls = []
+    panel = _counting_panel(calls)
+    assert calls == [(1, "blue")]                    # the initial position only
+    size = panel.children[0]
+    for value in (2, 1, 2):
+        size.value = value
+    assert calls == [(1, "blue"), (2, "blue")]
+
+
+def test_figure_png_is_one_full_size_picture():
+    fig, axes = new_figure(1, 2, width=3.0, height=2.0, detached=True)
+    axes[0, 0].plot([0, 1], [0, 1])
+    image = PIL.Image.open(io.BytesIO(figure_png(fig)))
+    assert image.format == "PNG"
+    assert image.size == (round(6.0 * fig.dpi), round(2.0 * fig.dpi))
+    pixels = np.asarray(image.convert("L"))
+    assert (pixels < 128).mean() > 0.001               # ink: not a blank picture
