@@ -41,9 +41,10 @@ def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs
     """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
 
     detached=True: a figure pyplot does not track, for widget callbacks (show it with
-    `show_figure`). JupyterLab 4.6 sends widget messages on kernel subshells, whose threads
-    flush pyplot's figures after each message: a pyplot figure being drawn by a callback at
-    that moment would be rendered half-drawn (a blank plot). A detached one is never touched.
+    `show_figure`). With ipykernel 7, JupyterLab 4.6 sends widget messages on kernel
+    subshells, whose threads flush pyplot's figures after each message: a pyplot figure being
+    drawn by a callback at that moment would be rendered half-drawn (a blank plot). A detached
+    one is never touched.
     """
     figsize = (width * ncols, height * nrows)
     if not detached:
