@@ -148,7 +148,7 @@ def noise_law(sigma2, n, batch_sizes, replacement=False):
 def mlp_gradient(model, X, y):
     """The gradient of the mean cross-entropy over (X, y), all parameters as one vector (P,)."""
     _, dlogits = softmax_cross_entropy(model.forward(X), y)
-    model.backward(dlogits)
+    model.backward(dlogits, input_grad=False)
     return np.concatenate([g.ravel() for _, _, g in model.parameters()])
 
 

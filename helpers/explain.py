@@ -89,7 +89,7 @@ def measuring(model):
 
 def _loss_and_grads(model, X, y):
     loss, dlogits = softmax_cross_entropy(model.forward(X), y)
-    model.backward(dlogits)
+    model.backward(dlogits, input_grad=False)
     return float(loss)
 
 

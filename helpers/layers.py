@@ -47,11 +47,13 @@ class Linear:
         out = x @ self.params["W"]
         return out + self.params["b"] if "b" in self.params else out
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """dout: (N, out_features). Fills grads; returns d loss / dx (N, in_features), or
+        None with input_grad=False."""
         self.grads["W"][...] = self._x.T @ dout
         if "b" in self.params:
             self.grads["b"][...] = dout.sum(axis=0)
-        return dout @ self.params["W"].T
+        return dout @ self.params["W"].T if input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, bias={'b' in self.params})"

@@ -19,8 +19,16 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout):
+    def backward(self, dout, input_grad=True):
+        """Fill every layer's grads from dout = d loss / d output; return d loss / d input.
+
+        input_grad=False skips the input gradient of a first Linear layer, which training
+        never uses and which costs as much as that layer's weight gradient; returns None.
+        """
+        first = self.layers[0]
         for layer in reversed(self.layers):
+            if layer is first and not input_grad and isinstance(layer, Linear):
+                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
         return dout
 

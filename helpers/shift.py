@@ -124,7 +124,8 @@ def train_layers(model, X, y, *, layers, batch_size, lr, num_steps, check_every,
             if step == num_steps:
                 return {"steps": np.array(steps), "w1_unit": np.array(w1_unit),
                         "w1_pooled": np.array(w1_pooled), "start": start, "end": now}
-            model.backward(softmax_cross_entropy(model.forward(X[idx]), y[idx])[1])
+            model.backward(softmax_cross_entropy(model.forward(X[idx]), y[idx])[1],
+                           input_grad=False)
             opt.step()
             step += 1
 

@@ -129,7 +129,7 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
                 if not np.isfinite(loss):
                     history.diverged = {"step": step, "reason": f"the loss became {loss}"}
                     break
-                model.backward(dlogits)
+                model.backward(dlogits, input_grad=False)
                 if recorder is not None and step % record_every == 0:
                     recorder.record_grads(model, step)
                 opt.step()

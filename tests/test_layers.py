@@ -93,6 +93,18 @@ def test_whole_mlp_gradients(rng, batchnorm, activation):
         assert rel_error(g, numerical_gradient(loss, p)) < 1e-7, name
 
 
+@pytest.mark.parametrize("batchnorm", [False, True])
+def test_backward_without_input_gradient_gives_the_same_parameter_gradients(rng, batchnorm):
+    model = make_mlp((6, 5, 4, 3), batchnorm=batchnorm, init="xavier", seed=3)
+    x, y = rng.normal(size=(7, 6)), rng.integers(0, 3, size=7)
+    _, dlogits = softmax_cross_entropy(model.forward(x), y)
+    assert model.backward(dlogits).shape == x.shape
+    full = [g.copy() for _, _, g in model.parameters()]
+    assert model.backward(dlogits, input_grad=False) is None
+    for before, (name, _, after) in zip(full, model.parameters()):
+        assert np.array_equal(before, after), name
+
+
 def test_make_mlp_structure():
     plain = make_mlp(seed=0)
     assert [type(layer).__name__ for layer in plain.layers] == \
