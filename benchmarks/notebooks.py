@@ -204,7 +204,7 @@ def main(args):
     run_times, sliders = tables(results)
     print("Notebook run time, fresh kernel, Restart & Run All equivalent\n")
     print(run_times)
-    print("\nSlider response: value change -> callback + matplotlib PNG render + display\n")
+    print("\nSlider response: value change -> callback + display of the stored picture\n")
     print(sliders)
     return results
 
