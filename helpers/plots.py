@@ -40,11 +40,11 @@ use_style()
 def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs):
     """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
 
-    detached=True: a figure pyplot does not track, for widget callbacks (show it with
-    `show_figure`). With ipykernel 7, JupyterLab 4.6 sends widget messages on kernel
-    subshells, whose threads flush pyplot's figures after each message: a pyplot figure being
-    drawn by a callback at that moment would be rendered half-drawn (a blank plot). A detached
-    one is never touched.
+    detached=True: a figure pyplot does not track, for widget panels (`widgets.cached_panel`
+    renders it with `figure_png`). With ipykernel 7, JupyterLab 4.6 sends widget messages on
+    kernel subshells, whose threads flush pyplot's figures after each message: a pyplot figure
+    being drawn by a callback at that moment would be rendered half-drawn (a blank plot). A
+    detached one is never touched.
     """
     figsize = (width * ncols, height * nrows)
     if not detached:
@@ -59,9 +59,9 @@ def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs
 def figure_png(fig):
     """Render a figure to PNG bytes in one Agg pass, at the figure's dpi.
 
-    IPython's inline backend draws a figure twice (once more to find the tight bounding box)
-    and compresses hard; widget figures have fixed margins, so one pass and light
-    compression give the same picture at a third of the cost.
+    IPython's inline backend draws a figure twice (once more to find the tight bounding box);
+    widget figures have fixed margins, so one pass gives the same picture for about two
+    thirds of the cost. Light compression: a few kB more, a few ms less.
     """
     canvas = FigureCanvasAgg(fig)        # detached figures have no canvas that can render
     canvas.draw()
@@ -69,12 +69,6 @@ def figure_png(fig):
     PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(
         buffer, format="png", compress_level=1)
     return buffer.getvalue()
-
-
-def show_figure(fig):
-    """Display a (detached) figure in the current output, e.g. a widget's Output area."""
-    from IPython.display import Image, display
-    display(Image(data=figure_png(fig), format="png"))
 
 
 def show_message(ax, text, color="#D55E00"):
