@@ -92,3 +92,21 @@ def test_figure_png_is_one_full_size_picture():
     assert image.size == (round(6.0 * fig.dpi), round(2.0 * fig.dpi))
     pixels = np.asarray(image.convert("L"))
     assert (pixels < 128).mean() > 0.001               # ink: not a blank picture
+
+
+def test_every_slider_panel_is_a_cached_panel():
+    """Panels built with ipywidgets' interact/interactive directly would draw on every slider
+    move (a few hundred ms) instead of showing a stored picture: only cached_panel may."""
+    import json
+    import re
+    from pathlib import Path
+    root = Path(__file__).resolve().parent.parent
+    direct = re.compile(r"\binteract(ive|_manual)?\s*\(")
+    sources = {p: p.read_text() for p in (root / "helpers").glob("*.py")
+               if p.name != "widgets.py"}
+    for nb in (root / "notebooks").glob("*.ipynb"):
+        cells = json.loads(nb.read_text())["cells"]
+        sources[nb] = "\n".join("".join(c["source"]) for c in cells if c["cell_type"] == "code")
+    offenders = [str(p.relative_to(root)) for p, text in sources.items() if direct.search(text)]
+    assert offenders == []
+    assert len(sources) > 10                                  # the files were found
