@@ -65,8 +65,8 @@ def batchnorm_forward(x, gamma, beta, eps=1e-5):
     std = np.sqrt(var + eps)
     inv_std = 1.0 / std
     x_hat = np.multiply(xc, inv_std, out=xc)             # mean 0, variance ~1 per channel
-    out = x_hat * gamma.reshape(shape)                   # (in place: every pass over an
-    out += beta.reshape(shape)                           #  (N, C) array costs time)
+    out = x_hat * gamma.reshape(shape)
+    out += beta.reshape(shape)                           # in place: no second (N, C) array
     cache = {"x": x, "mu": mu, "var": var, "std": std, "inv_std": inv_std, "x_hat": x_hat,
              "gamma": gamma, "eps": eps, "axes": axes, "shape": shape}
     return out, cache

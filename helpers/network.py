@@ -22,8 +22,8 @@ class Sequential:
     def backward(self, dout, input_grad=True):
         """Fill every layer's grads from dout = d loss / d output; return d loss / d input.
 
-        input_grad=False skips the input gradient of a first Linear layer, which training
-        never uses and which costs as much as that layer's weight gradient; returns None.
+        input_grad=False: when the first layer is Linear, skip its input gradient (training
+        never uses it, and it costs as much as that layer's weight gradient) and return None.
         """
         first = self.layers[0]
         for layer in reversed(self.layers):
