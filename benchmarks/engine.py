@@ -120,7 +120,7 @@ def training_step_candidates(batch_size=60, lr=0.1, seed=0):
         idx = batches[state["i"] % len(batches)]
         state["i"] += 1
         loss, dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
-        model.backward(dlogits, input_grad=False)   # as PyTorch: no gradient for the data
+        model.backward(dlogits)   # as PyTorch: no gradient for the data
         opt.step()
         return loss
 

@@ -12,7 +12,7 @@ the lesson left them), and we time `control.value = v`: the callback and the dis
 position's picture into the panel's output, everything the kernel does between a slider
 release and the finished redraw. (The browser adds the transfer and the <img> decode, a few
 milliseconds for our ~100-300 kB PNGs.) The lessons' panels draw every position's picture
-while the notebook runs (`helpers.widgets.cached_panel`), so that cost is in the run time;
+while the notebook runs (`helpers.display.panels.cached_panel`), so that cost is in the run time;
 for comparison the table also shows what drawing a position live (figure + PNG) costs.
 Targets (issue 5): median < 150 ms, 95th percentile < 300 ms per panel; each notebook < 60 s,
 all < 4 min.

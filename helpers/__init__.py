@@ -1,33 +1,69 @@
 """helpers: the numpy engine of the Batch Normalization course.
 
-One concept per module: data, layers, batchnorm, network, optim, training, recording,
-gradcheck (and plots, widgets for the notebooks).
+Read it in this order, one concept per module:
+
+    data.py        the MNIST subset and the seeded 2-D problems
+    layers.py      Linear, the nonlinearities, softmax cross-entropy
+    batchnorm.py   batch norm: Algorithm 1, its backward pass (closed form and node by node),
+                   the BatchNorm layer with running statistics for eval mode
+    network.py     Sequential and make_mlp, the network every lesson trains
+    optim.py       SGD with heavy-ball momentum
+    training.py    train, the one training loop (full-batch, stochastic, mini-batch), History
+    divergence.py  when a run counts as diverged, one rule per kind of loss
+    recording.py   per-layer activation statistics over training (what the panels draw)
+    gradcheck.py   finite-difference gradient checks
+
+Beside the engine, not needed to read it:
+
+    helpers.display   the course style, figures shared by several lessons, slider panels
+    helpers.lessons   each lesson's own experiments and figures, one module pair per lesson
+                      (lesson1_descent.py, lesson1_figures.py, ...)
 """
-from .batchnorm import (
+import os
+
+# Our matrices are small (60 x 784): one BLAS thread is as fast as two and leaves the other
+# core to Jupyter. It only takes effect before numpy is first imported.
+for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
+    os.environ.setdefault(_var, "1")
+
+from .batchnorm import (  # noqa: E402
     BatchNorm,
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
-)
-from .data import load_mnist, make_blobs, make_linear_regression
-from .gradcheck import numerical_gradient, rel_error
-from .layers import Linear, ReLU, Sigmoid, Tanh, init_weights, softmax, softmax_cross_entropy
-from .network import Sequential, make_mlp
-from .optim import SGD
-from .recording import PERCENTILES, Recorder
-from .training import (
-    History,
     frozen_running_stats,
+    values_per_channel,
+)
+from .data import load_mnist, make_blobs, make_linear_regression  # noqa: E402
+from .divergence import cross_entropy_divergence, least_squares_divergence  # noqa: E402
+from .gradcheck import numerical_gradient, rel_error  # noqa: E402
+from .layers import (  # noqa: E402
+    Linear,
+    ReLU,
+    Sigmoid,
+    Tanh,
+    init_weights,
+    softmax,
+    softmax_cross_entropy,
+)
+from .network import Sequential, make_mlp  # noqa: E402
+from .optim import SGD  # noqa: E402
+from .recording import PERCENTILES, Recorder  # noqa: E402
+from .training import (  # noqa: E402
+    History,
     iterate_minibatches,
+    progress_bar,
     steps_per_epoch,
     train,
 )
 
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
+    "frozen_running_stats", "values_per_channel",
     "load_mnist", "make_blobs", "make_linear_regression",
+    "cross_entropy_divergence", "least_squares_divergence",
     "numerical_gradient", "rel_error",
     "Linear", "Sigmoid", "Tanh", "ReLU", "init_weights", "softmax", "softmax_cross_entropy",
     "Sequential", "make_mlp", "SGD", "PERCENTILES", "Recorder",
-    "History", "frozen_running_stats", "iterate_minibatches", "steps_per_epoch", "train",
+    "History", "iterate_minibatches", "progress_bar", "steps_per_epoch", "train",
 ]

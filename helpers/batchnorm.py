@@ -5,6 +5,7 @@ Shapes: `x` is (N, C) for a fully connected layer or (N, C, *spatial) for images
 channel is normalized over N, H and W together (m = N*H*W values per channel).
 """
 from collections import deque
+from contextlib import contextmanager
 
 import numpy as np
 
@@ -30,66 +31,74 @@ def _axes_and_shape(x):
     return axes, shape
 
 
-def _channel_dot(a, b):
-    """sum(a * b) per channel (axis 1), for (N, C, *spatial) arrays: (C,). One pass, no
-    temporary array the size of a."""
-    n, c = a.shape[:2]
-    return np.einsum("ijk,ijk->j", a.reshape(n, c, -1), b.reshape(n, c, -1))
-
-
-def batch_size_per_channel(x):
+def values_per_channel(x):
     """m: how many values each channel's statistics are computed from (N * H * W ...)."""
     return x.size // x.shape[1]
 
 
+def batch_of_one_message(shape):
+    """Why training-mode batch norm refuses a batch with one value per channel (one sentence
+    that every part of the course shows)."""
+    return (f"batch norm in training mode needs at least 2 values per channel, got x of shape "
+            f"{tuple(shape)}: the variance of one value is 0, so every output would be beta. "
+            f"Use a batch of 2 or more, or eval mode.")
+
+
 def batchnorm_forward(x, gamma, beta, eps=1e-5):
-    """Training-mode batch norm (Algorithm 1 of Ioffe & Szegedy, 2015).
+    """Training-mode batch norm, Algorithm 1 of Ioffe & Szegedy (2015).
 
     x: (N, C) or (N, C, *spatial); gamma, beta: (C,). Returns (out, cache), out shaped like x.
-    The batch variance is the biased one (divide by m), as in the paper and every framework.
+    Statistics are per channel over the m = N * H * W ... values of that channel:
+
+        mu    = 1/m sum_i x_i                 mini-batch mean
+        var   = 1/m sum_i (x_i - mu)^2        mini-batch variance (biased: 1/m, as the paper)
+        x_hat = (x - mu) / sqrt(var + eps)    normalize
+        out   = gamma * x_hat + beta          scale and shift
+
+    cache keeps what the backward pass needs: x_hat, xc = x - mu, std = sqrt(var + eps),
+    gamma, and mu, var (for the running averages).
     """
     gamma, beta = np.asarray(gamma), np.asarray(beta)
     x = _check_x(x, gamma.shape[0])
     if beta.shape != gamma.shape or gamma.ndim != 1:
         raise ValueError(f"gamma and beta must both have shape ({x.shape[1]},), "
                          f"got {gamma.shape} and {beta.shape}")
-    if batch_size_per_channel(x) < 2:
-        raise ValueError(f"batch norm in training mode needs at least 2 values per channel, "
-                         f"got x of shape {x.shape}: the variance of one value is 0, so every "
-                         f"output would be beta. Use a batch of 2 or more, or eval mode.")
+    if values_per_channel(x) < 2:
+        raise ValueError(batch_of_one_message(x.shape))
     axes, shape = _axes_and_shape(x)
-    mu = x.mean(axis=axes, keepdims=True)                # batch mean, per channel
+    gamma, beta = gamma.reshape(shape), beta.reshape(shape)   # broadcast over N, H, W
+
+    mu = x.mean(axis=axes, keepdims=True)                     # mini-batch mean
     xc = x - mu
-    # biased batch variance (1/m): sum of xc * xc per channel, without an (N, C) temporary
-    var = _channel_dot(xc, xc).reshape(shape) / batch_size_per_channel(x)
+    var = (xc ** 2).mean(axis=axes, keepdims=True)            # mini-batch variance (1/m)
     std = np.sqrt(var + eps)
-    inv_std = 1.0 / std
-    x_hat = np.multiply(xc, inv_std, out=xc)             # mean 0, variance ~1 per channel
-    out = x_hat * gamma.reshape(shape)
-    out += beta.reshape(shape)                           # in place: no second (N, C) array
-    cache = {"x": x, "mu": mu, "var": var, "std": std, "inv_std": inv_std, "x_hat": x_hat,
-             "gamma": gamma, "eps": eps, "axes": axes, "shape": shape}
+    x_hat = xc / std                                          # normalize
+    out = gamma * x_hat + beta                                # scale and shift
+
+    cache = {"x_hat": x_hat, "xc": xc, "std": std, "gamma": gamma, "mu": mu, "var": var,
+             "eps": eps, "axes": axes}
     return out, cache
 
 
 def batchnorm_backward(dout, cache):
-    """Compact closed-form backward pass of `batchnorm_forward`.
+    """The backward pass of `batchnorm_forward` in closed form.
 
-    dout: upstream gradient shaped like x. Returns (dx, dgamma, dbeta); dgamma, dbeta: (C,).
-    dx = (1/m) * inv_std * (m*dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)), where the
-    two sums are the paths through the batch mean and the batch variance.
+    dout: d loss / d out, shaped like x. Returns (dx shaped like x, dgamma (C,), dbeta (C,)).
+    With dx_hat = gamma * dout and the sums per channel over its m values:
+
+        dx = (m * dx_hat - sum(dx_hat) - x_hat * sum(dx_hat * x_hat)) / (m * std)
+
+    The two sums are the paths through the batch mean and the batch variance: leave them out
+    and you get the gradient of a layer whose mean and variance were constants.
     """
-    x_hat, inv_std, axes, shape = cache["x_hat"], cache["inv_std"], cache["axes"], cache["shape"]
-    m = batch_size_per_channel(x_hat)
+    x_hat, std, gamma, axes = cache["x_hat"], cache["std"], cache["gamma"], cache["axes"]
+    m = values_per_channel(x_hat)
     dbeta = dout.sum(axis=axes)
-    dgamma = _channel_dot(dout, x_hat)                      # sum(dout * x_hat)
-    # with dx_hat = gamma * dout: sum(dx_hat) = gamma * dbeta, sum(dx_hat * x_hat) = gamma *
-    # dgamma, so the two sums are reused instead of recomputed. Built in place in one array:
-    # each extra (N, C) temporary costs as much as the arithmetic.
-    dx = x_hat * (-dgamma.reshape(shape) / m)              # path through the variance
-    dx -= dbeta.reshape(shape) / m                          # path through the mean
-    dx += dout                                              # the direct path
-    dx *= cache["gamma"].reshape(shape) * inv_std           # all three times gamma / std
+    dgamma = (dout * x_hat).sum(axis=axes)
+    dx_hat = dout * gamma
+    dx = (m * dx_hat
+          - dx_hat.sum(axis=axes, keepdims=True)
+          - x_hat * (dx_hat * x_hat).sum(axis=axes, keepdims=True)) / (m * std)
     return dx, dgamma, dbeta
 
 
@@ -97,23 +106,21 @@ def batchnorm_backward_graph(dout, cache):
     """The same backward pass, node by node through the computational graph (for teaching).
 
     Forward graph: mu = mean(x); xc = x - mu; var = mean(xc**2); std = sqrt(var + eps);
-    inv_std = 1/std; x_hat = xc * inv_std; out = gamma * x_hat + beta.
-    Each line below is the local derivative of one node times the gradient arriving at it.
+    x_hat = xc / std; out = gamma * x_hat + beta.
+    Each line below is the local derivative of one node times the gradient arriving at it,
+    walking the graph from the output back to x.
     """
-    axes, shape = cache["axes"], cache["shape"]
-    std, inv_std, x_hat = cache["std"], cache["inv_std"], cache["x_hat"]
-    xc = cache["x"] - cache["mu"]               # the forward pass kept x_hat, not xc
-    m = batch_size_per_channel(xc)
+    x_hat, xc, std, gamma, axes = (cache[k] for k in ("x_hat", "xc", "std", "gamma", "axes"))
+    m = values_per_channel(xc)
     dbeta = dout.sum(axis=axes)                                  # out = ... + beta
     dgamma = (dout * x_hat).sum(axis=axes)                       # out = gamma * x_hat + ...
-    dx_hat = dout * cache["gamma"].reshape(shape)
-    dinv_std = (dx_hat * xc).sum(axis=axes, keepdims=True)       # x_hat = xc * inv_std
-    dxc = dx_hat * inv_std                                       # (first path into xc)
-    dstd = -dinv_std / std**2                                    # inv_std = 1 / std
+    dx_hat = dout * gamma
+    dxc = dx_hat / std                                           # x_hat = xc / std (via xc)
+    dstd = -(dx_hat * xc).sum(axis=axes, keepdims=True) / std**2     # (via std)
     dvar = dstd * 0.5 / std                                      # std = sqrt(var + eps)
     dxc = dxc + dvar * 2.0 * xc / m                              # var = mean(xc**2)
     dmu = -dxc.sum(axis=axes, keepdims=True)                     # xc = x - mu
-    dx = dxc + dmu / m                                           # mu = mean(x)
+    dx = dxc + dmu / m                                           # mu = mean(x); xc = x - mu
     return dx, dgamma, dbeta
 
 
@@ -172,19 +179,25 @@ class BatchNorm:
         return {"gamma": self.dgamma, "beta": self.dbeta}
 
     def forward(self, x):
-        """x: (N, C) or (N, C, *spatial) -> out of the same shape."""
+        """x: (N, C) or (N, C, *spatial) -> out of the same shape.
+
+        Training mode: Algorithm 1 with this batch's statistics, then the running averages
+        take in the batch mean and the unbiased batch variance (times m/(m-1)).
+        Eval mode: the same affine map for every example, from the running statistics.
+        """
         x = _check_x(x, self.num_features)
         if self.training:
             out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
             if self.update_running_stats:
-                m = batch_size_per_channel(x)
+                m = values_per_channel(x)
                 self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
             self._cache = ("train", cache)
             return out
         axes, shape = _axes_and_shape(x)
-        inv_std = 1.0 / np.sqrt(self.running_var + self.eps)
-        x_hat = (x - self.running_mean.reshape(shape)) * inv_std.reshape(shape)
-        self._cache = ("eval", (x_hat, inv_std, axes, shape))
+        mean, var = self.running_mean.reshape(shape), self.running_var.reshape(shape)
+        std = np.sqrt(var + self.eps)
+        x_hat = (x - mean) / std
+        self._cache = ("eval", (x_hat, std, axes))
         return self.gamma.reshape(shape) * x_hat + self.beta.reshape(shape)
 
     def _update_running(self, batch_mean, batch_var):
@@ -207,12 +220,27 @@ class BatchNorm:
         if mode == "train":
             dx, dgamma, dbeta = batchnorm_backward(dout, cache)
         else:                                         # eval mode is a fixed affine map
-            x_hat, inv_std, axes, shape = cache
+            x_hat, std, axes = cache
+            shape = std.shape
             dbeta, dgamma = dout.sum(axis=axes), (dout * x_hat).sum(axis=axes)
-            dx = dout * (self.gamma * inv_std).reshape(shape)
+            dx = dout * self.gamma.reshape(shape) / std
         self.dgamma[...], self.dbeta[...] = dgamma, dbeta
         return dx
 
     def __repr__(self):
         extra = f", window={self.window}" if self.window else ""
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}{extra})"
+
+
+@contextmanager
+def frozen_running_stats(model):
+    """Forward passes inside this block do not update any batch-norm running statistics
+    (for measurements on a probe batch that must not count as training batches)."""
+    flags = [bn.update_running_stats for bn in model.batchnorms]
+    for bn in model.batchnorms:
+        bn.update_running_stats = False
+    try:
+        yield model
+    finally:
+        for bn, flag in zip(model.batchnorms, flags):
+            bn.update_running_stats = flag

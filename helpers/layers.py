@@ -29,10 +29,17 @@ def init_weights(fan_in, fan_out, init="small", rng=None, scale=None):
 
 
 class Linear:
-    """Fully connected layer: out = x @ W + b; x: (N, in_features) -> out: (N, out_features)."""
+    """Fully connected layer: out = x @ W + b; x: (N, in_features) -> out: (N, out_features).
 
-    def __init__(self, in_features, out_features, bias=True, init="small", scale=None, rng=None):
+    input_grad=False: backward returns None instead of d loss / dx. For a network's first
+    layer, whose input is the data, that gradient is never used and costs as much as the
+    weight gradient (PyTorch likewise computes no gradient for data).
+    """
+
+    def __init__(self, in_features, out_features, bias=True, init="small", scale=None, rng=None,
+                 input_grad=True):
         self.in_features, self.out_features = in_features, out_features
+        self.input_grad = input_grad
         self.params = {"W": init_weights(in_features, out_features, init, rng, scale)}
         if bias:
             self.params["b"] = np.zeros(out_features)
@@ -47,13 +54,13 @@ class Linear:
         out = x @ self.params["W"]
         return out + self.params["b"] if "b" in self.params else out
 
-    def backward(self, dout, input_grad=True):
+    def backward(self, dout):
         """dout: (N, out_features). Fills grads; returns d loss / dx (N, in_features), or
-        None with input_grad=False."""
+        None if this layer was made with input_grad=False."""
         self.grads["W"][...] = self._x.T @ dout
         if "b" in self.params:
             self.grads["b"][...] = dout.sum(axis=0)
-        return dout @ self.params["W"].T if input_grad else None
+        return dout @ self.params["W"].T if self.input_grad else None
 
     def __repr__(self):
         return f"Linear({self.in_features}, {self.out_features}, bias={'b' in self.params})"
@@ -65,8 +72,10 @@ class Activation:
     The training recorder reads `x` (the input to the nonlinearity) and `out` from here, so
     recording activations costs no extra forward pass.
     """
-    params, grads = {}, {}
     name = "activation"
+
+    def __init__(self):
+        self.params, self.grads = {}, {}      # no parameters (per layer, never shared)
 
     def forward(self, x):
         self.x = x

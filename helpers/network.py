@@ -19,16 +19,10 @@ class Sequential:
 
     __call__ = forward
 
-    def backward(self, dout, input_grad=True):
-        """Fill every layer's grads from dout = d loss / d output; return d loss / d input.
-
-        input_grad=False: when the first layer is Linear, skip its input gradient (training
-        never uses it, and it costs as much as that layer's weight gradient) and return None.
-        """
-        first = self.layers[0]
+    def backward(self, dout):
+        """Fill every layer's grads from dout = d loss / d output; return d loss / d input
+        (None when the first layer is a Linear made with input_grad=False)."""
         for layer in reversed(self.layers):
-            if layer is first and not input_grad and isinstance(layer, Linear):
-                return layer.backward(dout, input_grad=False)
             dout = layer.backward(dout)
         return dout
 
@@ -83,13 +77,16 @@ class Sequential:
 
 
 def make_mlp(sizes=(784, 100, 100, 100, 10), activation="sigmoid", batchnorm=False,
-             init="small", scale=None, momentum=0.1, eps=1e-5, window=None, seed=0):
+             init="small", scale=None, momentum=0.1, eps=1e-5, window=None, seed=0,
+             input_grad=False):
     """A multilayer perceptron, optionally with batch norm after each hidden Linear.
 
     sizes: (input, hidden..., output); the default is the BN paper's MNIST network.
     With batchnorm=True each hidden block is Linear (no bias) -> BatchNorm -> activation: the
     lesson's order, normalizing before the nonlinearity. The Linear bias is dropped because
     batch norm subtracts the batch mean, which removes any constant bias; beta takes its role.
+    input_grad=False (default): backward returns None, not d loss / d input, because the
+    input is the data (see Linear); set it True to get the gradient with respect to the input.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
@@ -98,11 +95,12 @@ def make_mlp(sizes=(784, 100, 100, 100, 10), activation="sigmoid", batchnorm=Fal
                          f"got {sizes!r}")
     rng = np.random.default_rng(seed)
     layers = []
-    for fan_in, fan_out in zip(sizes[:-2], sizes[1:-1]):
+    for i, (fan_in, fan_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
         layers.append(Linear(fan_in, fan_out, bias=not batchnorm, init=init, scale=scale,
-                             rng=rng))
+                             rng=rng, input_grad=i > 0 or input_grad))
         if batchnorm:
             layers.append(BatchNorm(fan_out, momentum=momentum, eps=eps, window=window))
         layers.append(ACTIVATIONS[activation]())
-    layers.append(Linear(sizes[-2], sizes[-1], init=init, scale=scale, rng=rng))
+    layers.append(Linear(sizes[-2], sizes[-1], init=init, scale=scale, rng=rng,
+                         input_grad=len(sizes) > 2 or input_grad))
     return Sequential(layers)

@@ -31,5 +31,3 @@ class SGD:
             else:
                 p -= self.lr * g
 
-
-OPTIMIZERS = {"sgd": SGD}

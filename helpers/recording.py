@@ -23,6 +23,13 @@ def density_histogram(values, bins):
     return counts / (counts.sum() * width)
 
 
+def end_bin_fraction(hist, bins):
+    """Fraction of a density histogram's mass in its two end bins, where `density_histogram`
+    piles every value beyond the range. hist (..., B) on evenly spaced bins (B + 1,);
+    returns (...). For PRE_BINS these are |x| > 9.95, where a sigmoid passes no gradient."""
+    return np.asarray(hist)[..., [0, -1]].sum(axis=-1) * (bins[1] - bins[0])
+
+
 class Recorder:
     """Collects statistics from `model.activations` after a forward pass on `probe` (P, D)."""
 

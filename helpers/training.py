@@ -6,11 +6,12 @@ parameter update from one *batch*; an *epoch* is one pass over all N training ex
 ceil(N / batch_size) steps.
 """
 import math
-from contextlib import contextmanager
 from dataclasses import dataclass, field
 
 import numpy as np
 
+from .batchnorm import frozen_running_stats
+from .divergence import cross_entropy_divergence
 from .layers import softmax_cross_entropy
 from .optim import SGD
 from .recording import PRE_BINS, Recorder
@@ -51,7 +52,9 @@ class History:
     train_acc: list = field(default_factory=list)
     test_acc: list = field(default_factory=list)
     activations: dict = None                            # see recording.Recorder.result
-    diverged: dict = None                               # {"step", "reason"} if training blew up
+    measure_steps: list = field(default_factory=list)   # steps at which measure() ran
+    measurements: list = field(default_factory=list)    # what measure(model) returned there
+    diverged: dict = None                               # {"step", "reason"}: see divergence
 
     @property
     def num_steps(self):
@@ -65,34 +68,33 @@ class History:
         return f"trained {self.num_steps} steps, final loss {self.loss[-1]:.3f}{acc}"
 
 
-@contextmanager
-def frozen_running_stats(model):
-    """Forward passes inside this block do not update any batch-norm running statistics."""
-    flags = [bn.update_running_stats for bn in model.batchnorms]
-    for bn in model.batchnorms:
-        bn.update_running_stats = False
-    try:
-        yield model
-    finally:
-        for bn, flag in zip(model.batchnorms, flags):
-            bn.update_running_stats = flag
-
-
 def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momentum=0.0,
-          seed=0, X_test=None, y_test=None, eval_every=100, record_every=None, probe=None,
-          pre_bins=None, progress=False, callback=None, drop_last=False):
+          seed=0, parameters=None, X_test=None, y_test=None, eval_every=100,
+          record_every=None, probe=None, pre_bins=None, measure=None, measure_every=None,
+          callback=None, drop_last=False, progress=False):
     """Train `model` with mini-batch SGD on X (N, D), y (N,); return a `History`.
 
-    Stop after num_steps updates or num_epochs passes (give one). momentum is SGD's.
-    Accuracy (eval mode) is measured every `eval_every` steps on up to 1000 training examples
-    and on X_test. With record_every, per-layer activation statistics are recorded on `probe`
-    (a fixed (P, D) batch, default the first 500 of X) in training mode, with running
-    statistics frozen, at step 0 and every record_every steps; pre_bins (evenly spaced) replace
-    the default histogram bins of the inputs to the nonlinearities.
-    drop_last=True skips each epoch's last, smaller batch (every batch has batch_size examples).
-    callback(step, model, loss), if given, runs after every update (step = updates done), for
-    experiments that watch each step (e.g. every batch's statistics).
-    A non-finite loss stops training and is reported in History.diverged, with no warnings.
+    The one training loop of the course: every gradient-descent variant is a batch size.
+      num_steps / num_epochs: stop after that many updates or passes (give one).
+      momentum: SGD's heavy-ball momentum. seed: the order of the batches (one shuffle per
+        epoch from np.random.default_rng(seed)); the model's own seed is make_mlp's.
+      parameters: which (name, param, grad) triples SGD updates; default all of
+        model.parameters(). The others stay exactly as they are (frozen).
+      eval_every: accuracy (eval mode) every k steps on up to 1000 training examples and on
+        X_test; 0 or None: never.
+      record_every: per-layer activation statistics every k steps (see `Recorder`) on
+        `probe` (a fixed (P, D) batch, default X[:500]) in training mode with running
+        statistics frozen; pre_bins (evenly spaced) replace the default histogram bins.
+      measure, measure_every: measure(model) is called every k steps; its results go to
+        History.measurements, with the steps in History.measure_steps.
+      Every *_every measurement runs at step 0 (before any update), every k steps, and once
+        more at the end.
+      callback(step, model, loss): after every update (step = updates done), for
+        experiments that watch each step (e.g. every batch's statistics).
+      drop_last=True: skip each epoch's last, smaller batch.
+      progress: a progress bar (a str is its label).
+    A non-finite loss stops training. History.diverged follows `divergence`'s rule for
+    cross-entropy (non-finite, or the last tenth worse than guessing by half).
     """
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")
@@ -100,36 +102,51 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
     if len(y) != n:
         raise ValueError(f"X and y must have the same length, got {n} and {len(y)}")
     check_batch_size(n, batch_size)
+    if measure_every is not None and measure is None:
+        raise ValueError("measure_every needs a measure(model) function")
     # a trailing batch of one cannot be batch-normalized in training mode; skip it
     drop_last = drop_last or (bool(model.batchnorms) and n % batch_size == 1)
     total = num_steps if num_steps is not None else \
         num_epochs * steps_per_epoch(n, batch_size, drop_last)
     rng = np.random.default_rng(seed)
-    opt = SGD(model.parameters(), lr=lr, momentum=momentum)
+    opt = SGD(model.parameters() if parameters is None else parameters, lr=lr,
+              momentum=momentum)
     history = History(config=dict(batch_size=batch_size, lr=lr, momentum=momentum, seed=seed,
                                   num_steps=total, n=n))
     recorder = None
     if record_every:
         recorder = Recorder(model, X[:500] if probe is None else probe,
                             PRE_BINS if pre_bins is None else pre_bins)
+
+    def measure_all(step):
+        """Every measurement due before this step's update (all of them after the last)."""
+        last = step == total
+        if recorder is not None and (step % record_every == 0 or last):
+            with frozen_running_stats(model):
+                recorder.record(step)
+        if eval_every and (step % eval_every == 0 or last):
+            _evaluate(model, X, y, X_test, y_test, step, history)
+        if measure is not None and (step % (measure_every or total) == 0 or last):
+            history.measure_steps.append(step)
+            history.measurements.append(measure(model))
+
     bar = progress_bar(total, progress)
     model.train()
     step, epoch, seen = 0, 0, 0
+    num_classes = None
     with np.errstate(over="ignore", invalid="ignore", divide="ignore"):
-        while step < total:
+        while step < total and not history.diverged:
             for idx in iterate_minibatches(n, batch_size, rng, drop_last):
                 if step >= total:
                     break
-                if recorder is not None and step % record_every == 0:
-                    with frozen_running_stats(model):
-                        recorder.record(step)
-                if eval_every and step % eval_every == 0:
-                    _evaluate(model, X, y, X_test, y_test, step, history)
-                loss, dlogits = softmax_cross_entropy(model.forward(X[idx]), y[idx])
+                measure_all(step)
+                logits = model.forward(X[idx])
+                num_classes = logits.shape[1]
+                loss, dlogits = softmax_cross_entropy(logits, y[idx])
                 if not np.isfinite(loss):
                     history.diverged = {"step": step, "reason": f"the loss became {loss}"}
                     break
-                model.backward(dlogits, input_grad=False)
+                model.backward(dlogits)
                 if recorder is not None and step % record_every == 0:
                     recorder.record_grads(model, step)
                 opt.step()
@@ -141,15 +158,10 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
                 bar.update(1)
                 if callback is not None:
                     callback(step, model, float(loss))
-            if history.diverged:
-                break
             epoch += 1
-        if not history.diverged:
-            if recorder is not None:
-                with frozen_running_stats(model):
-                    recorder.record(step)
-            if eval_every:
-                _evaluate(model, X, y, X_test, y_test, step, history)
+        if not history.diverged:              # finished: measure the trained model once more
+            measure_all(step)
+            history.diverged = cross_entropy_divergence(history.loss, num_classes or 10)
     bar.close()
     if recorder is not None:
         history.activations = recorder.result()
@@ -163,18 +175,30 @@ def _evaluate(model, X, y, X_test, y_test, step, history):
         history.test_acc.append(model.accuracy(X_test, y_test))
 
 
-class _NoBar:
-    def update(self, k):
+class _Silent:
+    """progress_bar's stand-in when no bar is wanted: iterates, counts nothing."""
+
+    def __init__(self, work):
+        self.work = work
+
+    def __iter__(self):
+        return iter(self.work)
+
+    def update(self, k=1):
         pass
 
     def close(self):
         pass
 
 
-def progress_bar(total, progress):
-    """A notebook-friendly tqdm bar when progress is true (a str becomes its label)."""
-    if not progress:
-        return _NoBar()
+def progress_bar(work, label="working"):
+    """The course's one progress bar (tqdm, notebook-aware): wrap an iterable to count its
+    items, or give a number and call .update(k) and .close(). label False or None: no bar;
+    a str is the bar's label."""
+    if not label:
+        return _Silent(work)
     from tqdm.auto import tqdm
-    return tqdm(total=total, desc=progress if isinstance(progress, str) else "training",
-                leave=False)
+    kwargs = dict(desc=label if isinstance(label, str) else None, leave=False)
+    if isinstance(work, (int, np.integer)):
+        return tqdm(total=int(work), **kwargs)
+    return tqdm(work, **kwargs)

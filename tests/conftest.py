@@ -1,9 +1,14 @@
+"""Fixtures every test file shares: one BLAS thread, matplotlib's Agg backend, the MNIST arrays,
+figures closed after each test, and slider panels that draw a position only when visited."""
 import os
 
-# Before numpy loads: one BLAS thread (our matrices are small; two threads only contend).
+# Before numpy or matplotlib load: one BLAS thread (our matrices are small; two threads only
+# contend), and the Agg backend (no display; the same pictures on every machine).
 for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
+os.environ["MPLBACKEND"] = "Agg"
 
+import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
@@ -17,9 +22,27 @@ def rng():
     return np.random.default_rng(1234)
 
 
+@pytest.fixture(scope="session")
+def mnist():
+    """(X_train (4000, 784), y_train, X_test (1000, 784), y_test), loaded once per run.
+    Tests must not modify the arrays (slice or copy them)."""
+    from helpers import load_mnist
+    arrays = load_mnist()
+    for a in arrays:
+        a.setflags(write=False)
+    return arrays
+
+
+@pytest.fixture(autouse=True)
+def close_figures():
+    """Every figure a test opens is closed after it."""
+    yield
+    plt.close("all")
+
+
 @pytest.fixture(autouse=True)
 def draw_slider_positions_on_visit(monkeypatch):
     """Panels built in tests draw a position when a test visits it, not every position up
     front (tests/test_widgets.py checks the pre-drawn path)."""
-    import helpers.widgets
-    monkeypatch.setattr(helpers.widgets, "PRERENDER", False)
+    import helpers.display.panels
+    monkeypatch.setattr(helpers.display.panels, "PRERENDER", False)

@@ -11,8 +11,7 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import (  # noqa: E402
-    descent,
+from helpers import (
     load_mnist,
     make_linear_regression,
     make_mlp,
@@ -21,8 +20,9 @@ from helpers import (  # noqa: E402
     steps_per_epoch,
     train,
 )
-from helpers import descent_plots as dplots  # noqa: E402
-from helpers.widgets import activation_panel, run_grid  # noqa: E402
+from helpers.display.panels import activation_panel, run_positions  # noqa: E402
+from helpers.lessons import lesson1_descent as descent
+from helpers.lessons import lesson1_figures as dplots  # noqa: E402
 
 N = 100
 
@@ -263,7 +263,7 @@ def test_activation_panel_driven_from_python():
                                   num_steps=20, record_every=10, eval_every=20,
                                   X_test=X_test[:100], y_test=y_test[:100])}
 
-    runs = run_grid(run, (1, 64), (0.0, 0.99), progress=False)
+    runs = run_positions(run, (1, 64), (0.0, 0.99), progress=False)
     panel = activation_panel(runs, (1, 64), (0.0, 0.99), xlim=(-10, 10), value=(64, 0.0))
     bs, mom = panel.children[:-1]
     before = _lines(panel.figure())

@@ -9,9 +9,11 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import load_mnist, make_mlp, shift, train  # noqa: E402
+from helpers import load_mnist, make_mlp, train
+from helpers.display.panels import activation_panel  # noqa: E402
+from helpers.lessons import lesson2_figures as shift_figs
+from helpers.lessons import lesson2_shift as shift
 from helpers.recording import PRE_BINS  # noqa: E402
-from helpers.widgets import activation_panel  # noqa: E402
 
 BINS = np.linspace(-5.0, 5.0, 101)          # width 0.1
 
@@ -25,7 +27,7 @@ def mnist():
 @pytest.fixture(scope="module")
 def grid(mnist):
     X, y = mnist
-    return shift.run_grid(X, y, (1, 60), (0.5, 8.0), (0.0, 0.99), num_steps=30,
+    return shift.train_grid(X, y, (1, 60), (0.5, 8.0), (0.0, 0.99), num_steps=30,
                           record_every=10, probe=X[:100], progress=False)
 
 
@@ -179,9 +181,9 @@ def test_grad_at_nonlinearity_agrees_with_weight_gradients(mnist):
 # --- verdicts and panels ----------------------------------------------------------------------
 
 def test_describe_run(grid):
-    warning, lines = shift.describe_run(grid[(60, 0.5, 0.0)])
+    warning, lines = shift_figs.describe_run(grid[(60, 0.5, 0.0)])
     assert warning is None and len(lines) == 1 and lines[0].startswith("loss")
-    warning, lines = shift.describe_run(grid[(1, 8.0, 0.99)])
+    warning, lines = shift_figs.describe_run(grid[(1, 8.0, 0.99)])
     assert warning.startswith("FAILED") and lines[1] == warning
     text = "\n".join(lines)
     assert "batch size 1" in text and "momentum 0.99" in text
@@ -198,13 +200,13 @@ def diverged(mnist):
 
 
 def test_describe_run_of_a_diverged_run(diverged):
-    warning, lines = shift.describe_run(diverged)
+    warning, lines = shift_figs.describe_run(diverged)
     assert warning.startswith("DIVERGED") and "diverged at step" in lines[0]
 
 
 def test_run_grid_is_reproducible(mnist, grid):
     X, y = mnist
-    again = shift.run_grid(X, y, (60,), (8.0,), (0.99,), num_steps=30, record_every=10,
+    again = shift.train_grid(X, y, (60,), (8.0,), (0.99,), num_steps=30, record_every=10,
                            probe=X[:100], progress=False)
     assert again[(60, 8.0, 0.99)].loss == grid[(60, 8.0, 0.99)].loss
 
@@ -219,7 +221,7 @@ def differs(a, b):
 
 
 def test_shift_panel_redraws_on_every_slider(grid):
-    panel = shift.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 0.5, 0.0))
+    panel = shift_figs.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 0.5, 0.0))
     controls = panel.children[:-1]
     assert [c.description for c in controls] == ["batch size", "lr", "momentum", "layer"]
     assert all(not c.continuous_update for c in controls)
@@ -231,7 +233,7 @@ def test_shift_panel_redraws_on_every_slider(grid):
 
 
 def test_shift_panel_extreme_shows_message(grid, capsys):
-    panel = shift.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(1, 8.0, 0.99))
+    panel = shift_figs.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(1, 8.0, 0.99))
     texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
     assert any("FAILED" in t for t in texts)
     assert "batch size 1" in capsys.readouterr().out
@@ -245,7 +247,7 @@ def test_shift_panel_with_a_diverged_run_shows_message(grid, diverged):
                                                                  np.nan))
     runs[(1, 8.0, 0.99)] = copy.copy(diverged)
     runs[(1, 8.0, 0.99)].activations = nan_acts          # even NaN percentiles must not raise
-    panel = shift.shift_panel(runs, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 8.0, 0.99))
+    panel = shift_figs.shift_panel(runs, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 8.0, 0.99))
     texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
     assert any("DIVERGED" in t for t in texts)
     panel.children[0].value = 1
@@ -255,7 +257,7 @@ def test_shift_panel_with_a_diverged_run_shows_message(grid, diverged):
 
 def test_step_scrubber_redraws(grid):
     acts = grid[(60, 8.0, 0.0)].activations
-    scrubber = shift.step_scrubber(acts, value=10)
+    scrubber = shift_figs.step_scrubber(acts, value=10)
     (slider,) = scrubber.children[:-1]
     assert list(slider.options) == [("0", 0), ("10", 10), ("20", 20), ("30", 30)]
     before, title = lines_of(scrubber.figure()), scrubber.figure().axes[2].get_title()
@@ -280,7 +282,7 @@ def test_shared_activation_panel_on_the_grid(grid, capsys):
 
 def test_plot_per_layer_draws_one_line_per_layer():
     fig, ax = plt.subplots()
-    shift.plot_per_layer(ax, np.arange(5), np.arange(15.0).reshape(5, 3), "y", "t", highlight=1)
+    shift_figs.plot_per_layer(ax, np.arange(5), np.arange(15.0).reshape(5, 3), "y", "t", highlight=1)
     assert [line.get_linewidth() for line in ax.get_lines()] == [1, 2, 1]
     plt.close(fig)
 

@@ -8,8 +8,10 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import History, load_mnist, make_mlp, sweeps, train  # noqa: E402
-from helpers.widgets import activation_panel, run_grid  # noqa: E402
+from helpers import History, load_mnist, make_mlp, train
+from helpers.display.panels import activation_panel, run_positions  # noqa: E402
+from helpers.lessons import lesson3_figures as sweep_figs
+from helpers.lessons import lesson3_training as sweeps
 
 SMALL = (784, 16, 16, 10)       # small hidden layers keep the training runs in these tests fast
 
@@ -140,24 +142,24 @@ def test_plots_draw_the_data(mnist):
            "diverged": {"plain": np.array([False, False, True]),
                         "batch norm": np.array([False, False, False])}}
     fig, ax = plt.subplots()
-    sweeps.plot_sweep(ax, res, "lr")
+    sweep_figs.plot_sweep(ax, res, "lr")
     ys = [np.asarray(line.get_ydata()).tolist() for line in ax.lines]
     assert [50.0, 60.0, 10.0] in ys and [80.0, 90.0, 70.0] in ys and [10.0] in ys
     assert ax.get_xscale() == "log"
     spread = {"batch_sizes": np.array([1, 4]), "spread": np.array([1.0, 0.5]),
               "law": np.array([1.0, 0.5])}
     fig, ax = plt.subplots()
-    sweeps.plot_batch_mean_spread(ax, spread)
+    sweep_figs.plot_batch_mean_spread(ax, spread)
     assert ax.get_xscale() == ax.get_yscale() == "log" and len(ax.lines) == 2
     model = make_mlp(SMALL, batchnorm=True)
     model.batchnorms[1].gamma[:] = 3.0
     fig, axes = plt.subplots(1, 2)
-    sweeps.plot_gamma_beta(axes, model)
+    sweep_figs.plot_gamma_beta(axes, model)
     gammas = [np.asarray(line.get_ydata()) for line in axes[0].lines
               if len(line.get_ydata()) == 16]
     assert len(gammas) == 2 and np.all(gammas[1] == 3.0) and np.all(gammas[0] == 1.0)
     fig, axes = plt.subplots(1, 2)
-    sweeps.plot_gamma_beta(axes, make_mlp(SMALL))
+    sweep_figs.plot_gamma_beta(axes, make_mlp(SMALL))
     assert "no batch-norm layer" in axes[0].texts[0].get_text()
 
 
@@ -177,7 +179,7 @@ def test_activation_panel_responds_to_both_sliders_and_handles_batch_of_one(mnis
                                  sizes=SMALL)
 
     sizes, momenta = (1, 8, 32), (0.0, 0.9)
-    runs = run_grid(run, sizes, momenta, progress=False)
+    runs = run_positions(run, sizes, momenta, progress=False)
     panel = activation_panel(runs, sizes, momenta, momentum_name="SGD momentum",
                              value=(8, 0.0))
     size_slider, momentum_slider = panel.children[:-1]

@@ -10,11 +10,17 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import pytest  # noqa: E402
 
-from helpers import BatchNorm, Linear, Sequential, Sigmoid, make_mlp  # noqa: E402
-from helpers import inference as inf  # noqa: E402
-from helpers import inference_plots as ip  # noqa: E402
-from helpers.training import frozen_running_stats  # noqa: E402
-from helpers.widgets import activation_panel  # noqa: E402
+from helpers import (  # noqa: E402
+    BatchNorm,
+    Linear,
+    Sequential,
+    Sigmoid,
+    frozen_running_stats,  # noqa: E402
+    make_mlp,
+)
+from helpers.display.panels import activation_panel  # noqa: E402
+from helpers.lessons import lesson4_figures as ip  # noqa: E402
+from helpers.lessons import lesson4_inference as inf  # noqa: E402
 
 SIZES = (20, 12, 12, 4)          # a small MLP: 20 inputs, two hidden layers, 4 classes
 

@@ -19,27 +19,27 @@ from helpers import (  # noqa: E402
     softmax_cross_entropy,
     train,
 )
-from helpers import widgets as course_widgets  # noqa: E402
-from helpers.explain import (  # noqa: E402
-    NoisyBatchNorm,
-    drift_summary,
-    gradient_shift,
-    make_noisy_mlp,
-    percentile_drift,
-    santurkar_measures,
-    smoothness,
-    train_measured,
-    typical_unit,
-)
-from helpers.explain_plots import (  # noqa: E402
-    build,
-    grid_runner,
-    lr_sweep,
+from helpers.display import panels as course_widgets  # noqa: E402
+from helpers.lessons.lesson5_figures import (  # noqa: E402
     noise_panel,
     plot_figure1,
     plot_lr_sweep,
     plot_measures,
+)
+from helpers.lessons.lesson5_why import (  # noqa: E402
+    NoisyBatchNorm,
+    build,
+    drift_summary,
+    gradient_shift,
+    grid_runner,
+    lr_sweep,
+    make_noisy_mlp,
+    percentile_drift,
     run_status,
+    santurkar_measures,
+    smoothness,
+    train_measured,
+    typical_unit,
 )
 
 ACC_MARGIN = 0.05      # noisy batch norm's test accuracy stays within 5 points of batch norm's
@@ -341,7 +341,7 @@ def test_noise_panel_redraws_and_shows_a_message_for_a_failed_run(mnist, short_r
 def test_activation_panel_over_the_three_networks(mnist):
     X, y, _, _ = mnist
     run = grid_runner(X[:400], y[:400], lr=1.0, num_steps=10, record_every=5, probe=X[:100])
-    grid = course_widgets.run_grid(run, (1, 16), (0.0, 0.9), progress=False)
+    grid = course_widgets.run_positions(run, (1, 16), (0.0, 0.9), progress=False)
     assert isinstance(grid[(1, 0.0)]["batch norm"], str)
     assert isinstance(grid[(16, 0.9)]["noisy batch norm"], History)
     panel = course_widgets.activation_panel(grid, (1, 16), (0.0, 0.9), value=(16, 0.0))

@@ -10,10 +10,13 @@ import matplotlib.pyplot as plt  # noqa: E402
 import numpy as np  # noqa: E402
 import PIL.Image  # noqa: E402
 
-import helpers.widgets  # noqa: E402
+import helpers.display.panels  # noqa: E402
 from helpers import make_mlp, train  # noqa: E402
-from helpers.plots import figure_png, new_figure  # noqa: E402
-from helpers.widgets import activation_panel, cached_panel, run_grid, selection_slider  # noqa: E402
+from helpers.display.panels import activation_panel, cached_panel, run_positions, selection_slider  # noqa: E402
+from helpers.display.style import (
+    figure_png,
+    new_figure,  # noqa: E402
+)
 
 
 def _runs():
@@ -29,7 +32,7 @@ def _runs():
                                    batch_size=batch_size, lr=0.5, momentum=momentum,
                                    num_steps=20, record_every=10, eval_every=0))
         return out
-    return run_grid(run, (1, 50), (0.0, 0.9), progress=False)
+    return run_positions(run, (1, 50), (0.0, 0.9), progress=False)
 
 
 def test_sliders_redraw_without_pyplot_figures(capsys):
@@ -59,7 +62,7 @@ def _counting_panel(calls):
 
 
 def test_every_position_is_drawn_when_the_panel_is_built(monkeypatch, capsys):
-    monkeypatch.setattr(helpers.widgets, "PRERENDER", True)
+    monkeypatch.setattr(helpers.display.panels, "PRERENDER", True)
     calls = []
     panel = _counting_panel(calls)
     assert sorted(calls) == [(s, c) for s in (1, 2, 3) for c in ("blue", "red")]

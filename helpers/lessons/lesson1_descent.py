@@ -9,9 +9,9 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .layers import Linear, softmax_cross_entropy
-from .optim import SGD
-from .training import check_batch_size, iterate_minibatches, steps_per_epoch
+from ..layers import Linear, softmax_cross_entropy
+from ..optim import SGD
+from ..training import check_batch_size, iterate_minibatches, steps_per_epoch
 
 
 def _x(X):
@@ -148,7 +148,7 @@ def noise_law(sigma2, n, batch_sizes, replacement=False):
 def mlp_gradient(model, X, y):
     """The gradient of the mean cross-entropy over (X, y), all parameters as one vector (P,)."""
     _, dlogits = softmax_cross_entropy(model.forward(X), y)
-    model.backward(dlogits, input_grad=False)
+    model.backward(dlogits)
     return np.concatenate([g.ravel() for _, _, g in model.parameters()])
 
 

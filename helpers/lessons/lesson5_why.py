@@ -9,10 +9,10 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .batchnorm import BatchNorm
-from .layers import softmax_cross_entropy
-from .network import make_mlp
-from .training import frozen_running_stats, progress_bar, train
+from ..batchnorm import BatchNorm, frozen_running_stats
+from ..layers import softmax_cross_entropy
+from ..network import make_mlp
+from ..training import progress_bar, train
 
 
 class NoisyBatchNorm(BatchNorm):
@@ -89,7 +89,7 @@ def measuring(model):
 
 def _loss_and_grads(model, X, y):
     loss, dlogits = softmax_cross_entropy(model.forward(X), y)
-    model.backward(dlogits, input_grad=False)
+    model.backward(dlogits)
     return float(loss)
 
 
@@ -241,3 +241,55 @@ def santurkar_measures(model, X, y, lr, step_sizes):
     shift, smooth = gradient_shift(model, X, y, lr), smoothness(model, X, y, step_sizes)
     return {**{f"shift_{k}": v for k, v in shift.items()},
             **{k: smooth[k] for k in ("loss_range", "grad_change", "beta")}}
+
+
+LABELS = ("plain", "batch norm", "noisy batch norm")
+CHANCE_LOSS = np.log(10)        # the loss of a uniform guess over 10 classes
+
+
+def build(label, strength=1.0, seed=0):
+    """A fresh network of the paper's MNIST setting for a run label."""
+    if label not in LABELS:
+        raise ValueError(f"label must be one of {LABELS}, got {label!r}")
+    if label == "noisy batch norm":
+        return make_noisy_mlp(strength, noise_seed=seed, seed=seed)
+    return make_mlp(batchnorm=label == "batch norm", seed=seed)
+
+
+def run_status(history, test_acc):
+    """'diverged' (non-finite loss, or a final loss worse than guessing by half), 'no progress'
+    (test accuracy below 20%, chance is 10%) or 'trained'."""
+    tail = history.loss[-max(1, len(history.loss) // 10):]
+    if history.diverged or np.mean(tail) > 1.5 * CHANCE_LOSS:
+        return "diverged"
+    return "no progress" if test_acc < 0.2 else "trained"
+
+
+def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
+    """Train each label at each lr for num_steps (batch 60, plain SGD). Returns rows (dicts)
+    with lr, label, test_acc (final, eval mode) and status."""
+    from tqdm.auto import tqdm
+    jobs = [(lr, label) for lr in lrs for label in labels]
+    rows = []
+    for lr, label in tqdm(jobs, desc=progress or None, leave=False, disable=not progress):
+        model = build(label)
+        hist = train(model, X, y, batch_size=60, lr=lr, num_steps=num_steps, eval_every=0)
+        acc = 0.1 if hist.diverged else model.accuracy(X_test, y_test)
+        rows.append(dict(lr=lr, label=label, test_acc=acc, status=run_status(hist, acc)))
+    return rows
+
+
+def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None):
+    """run(batch_size, momentum) -> {label: History or message} for widgets.run_grid."""
+    def run(batch_size, momentum):
+        out = {}
+        for label in LABELS:
+            if batch_size < 2 and label != "plain":
+                out[label] = ("no run: batch norm needs 2 or more examples per batch\n"
+                              "(with 1 the batch variance is 0)")
+                continue
+            out[label] = train(build(label, strength), X, y, batch_size=batch_size, lr=lr,
+                               momentum=momentum, num_steps=num_steps, eval_every=0,
+                               record_every=record_every, probe=probe)
+        return out
+    return run

@@ -7,11 +7,11 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from .inference import effective_window, running_estimates
-from .plots import COLORS, PALETTE, new_figure, show_message
-from .recording import PRE_BINS
-from .training import History
-from .widgets import cached_panel, selection_slider
+from ..display.panels import cached_panel, selection_slider
+from ..display.style import COLORS, PALETTE, new_figure, show_message
+from ..recording import PRE_BINS
+from ..training import History
+from .lesson4_inference import effective_window, running_estimates
 
 GREY, BLACK = "#999999", "#000000"
 MEANINGLESS = 0.5      # below this test accuracy a setting's statistics describe nothing

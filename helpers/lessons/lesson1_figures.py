@@ -6,9 +6,9 @@ Every function draws into an explicit `ax` or makes its own figure with `new_fig
 import matplotlib.ticker as mticker
 import numpy as np
 
-from . import descent
-from .plots import COLORS, PALETTE, new_figure, show_message
-from .widgets import cached_panel, selection_slider
+from ..display.panels import cached_panel, selection_slider
+from ..display.style import COLORS, PALETTE, new_figure, show_message
+from . import lesson1_descent as descent
 
 WLIM, BLIM = (-2.0, 4.5), (-3.0, 4.0)     # the (w, b) window the paths are drawn in
 

@@ -1,80 +1,14 @@
-"""Plotting: one course style and one small function per figure type.
+"""Figures shared by several lessons: loss and accuracy curves, activation histograms over
+training, the paper's percentile bands, a histogram heat map, and the per-layer grid that the
+batch-size / momentum panels show.
 
 Every function takes an explicit `ax` (or makes its own figure) and never draws into pyplot's
-current figure, so widget callbacks can redraw safely. Colours are the Okabe-Ito palette,
-which stays distinguishable with the common forms of colour blindness.
+current figure, so widget callbacks can redraw safely.
 """
-import io
-
-import matplotlib as mpl
 import matplotlib.pyplot as plt
 import numpy as np
-import PIL.Image
-from matplotlib.backends.backend_agg import FigureCanvasAgg
-from matplotlib.figure import Figure
 
-# Okabe & Ito (2008), "Color Universal Design"
-PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
-           "#000000"]
-COLORS = {"plain": "#0072B2", "batchnorm": "#D55E00", "noisy": "#009E73",
-          "full-batch": "#000000", "stochastic": "#E69F00", "mini-batch": "#0072B2"}
-TIME_CMAP = "viridis"   # early -> late checkpoints; perceptually uniform and colour-blind safe
-
-STYLE = {
-    "axes.prop_cycle": mpl.cycler(color=PALETTE),
-    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "legend.frameon": False,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 80, "savefig.dpi": 100,
-    "figure.constrained_layout.use": True, "image.cmap": TIME_CMAP,
-}
-
-
-def use_style():
-    """Apply the course style to matplotlib (called once when helpers.plots is imported)."""
-    mpl.rcParams.update(STYLE)
-
-
-use_style()
-
-
-def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs):
-    """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
-
-    detached=True: a figure pyplot does not track, for widget panels (`widgets.cached_panel`
-    renders it with `figure_png`). With ipykernel 7, JupyterLab 4.6 sends widget messages on
-    kernel subshells, whose threads flush pyplot's figures after each message: a pyplot figure
-    being drawn by a callback at that moment would be rendered half-drawn (a blank plot). A
-    detached one is never touched.
-    """
-    figsize = (width * ncols, height * nrows)
-    if not detached:
-        return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
-    fig = Figure(figsize=figsize, layout=kwargs.pop("layout", None))
-    # titles at a fixed height: matplotlib otherwise moves each title clear of any top-side
-    # tick labels (widget figures have none), which is a quarter of a redraw
-    with mpl.rc_context({"axes.titley": 1.0}):
-        return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
-
-
-def figure_png(fig):
-    """Render a figure to PNG bytes in one Agg pass, at the figure's dpi.
-
-    IPython's inline backend draws a figure twice (once more to find the tight bounding box);
-    widget figures have fixed margins, so one pass gives the same picture for about two
-    thirds of the cost. Light compression: a few kB more, a few ms less.
-    """
-    canvas = FigureCanvasAgg(fig)        # detached figures have no canvas that can render
-    canvas.draw()
-    buffer = io.BytesIO()
-    PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(
-        buffer, format="png", compress_level=1)
-    return buffer.getvalue()
-
-
-def show_message(ax, text, color="#D55E00"):
-    """Write a message across a panel (for a diverged run, or a setting with nothing to show)."""
-    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", wrap=True,
-            fontsize=10, color=color, bbox=dict(boxstyle="round", fc="white", ec=color))
+from .style import COLORS, TIME_CMAP, new_figure, show_message
 
 
 def plot_loss(ax, history, x="step", label=None, color=None, smooth=1):
@@ -156,3 +90,50 @@ def heatmap_over_time(ax, activations, layer, kind="pre", normalize=False):
     ax.set_xlabel("step (parameter updates)")
     ax.set_ylabel("input to the nonlinearity" if kind == "pre" else "activation")
     return ax
+
+
+def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=None,
+                         detached=False):
+    """One row per labelled History, one column per hidden layer: histograms early -> late.
+
+    histories: {label: History with activations recorded, or a str saying why there is no
+    run (e.g. batch norm with a batch of one)}. A run that diverged says so in its panels.
+    Returns the figure.
+    """
+    first = next(h for h in histories.values() if not isinstance(h, str)).activations
+    layers = range(first["pre_hist"].shape[1]) if layers is None else layers
+    # fixed margins instead of constrained layout: the layout solver is ~40% of a redraw
+    rows = len(histories)
+    height = 2.0 * rows + 0.9                     # panels plus title and x-label space (inches)
+    fig, axes = new_figure(rows, len(layers), width=3.2, height=height / rows,
+                           sharex=True, sharey="row", layout="none", detached=detached)
+    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.5 / height, top=1 - 0.6 / height,
+                        hspace=0.6, wspace=0.15)
+    for row, (label, hist) in zip(axes, histories.items()):
+        for ax, layer in zip(row, layers):
+            if isinstance(hist, str):
+                ax.set_title(f"{label}: hidden layer {layer + 1}")
+                show_message(ax, hist)
+                continue
+            plot_histograms_over_time(ax, hist.activations, layer, kind=kind)
+            ax.set_title(f"{label}: hidden layer {layer + 1}")
+            if xlim:
+                ax.set_xlim(*xlim)
+            if hist.diverged:
+                show_message(ax, f"diverged at step {hist.diverged['step']}")
+        if not isinstance(hist, str):
+            row[0].legend(loc="upper left")
+            if xlim:
+                _fit_y_to_visible(row, xlim)
+    if title:
+        fig.suptitle(title)
+    return fig
+
+
+def _fit_y_to_visible(row, xlim):
+    """Scale a row's shared y axis to the curves inside xlim, so values piled into hidden end
+    bins (outside xlim) do not flatten the visible curves."""
+    tops = [line.get_ydata()[(line.get_xdata() >= xlim[0]) & (line.get_xdata() <= xlim[1])]
+            .max(initial=0.0) for ax in row for line in ax.get_lines()]
+    if max(tops, default=0.0) > 0:
+        row[0].set_ylim(0, 1.05 * max(tops))

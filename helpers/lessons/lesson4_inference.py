@@ -7,11 +7,11 @@ training set with the current weights: what the running estimates try to follow.
 """
 import numpy as np
 
-from .batchnorm import BatchNorm
-from .layers import Linear
-from .network import Sequential, make_mlp
-from .recording import PRE_BINS, density_histogram
-from .training import frozen_running_stats, train
+from ..batchnorm import BatchNorm, frozen_running_stats
+from ..layers import Linear
+from ..network import Sequential, make_mlp
+from ..recording import PRE_BINS, density_histogram
+from ..training import train
 
 # Which value each library's `momentum` weights in the running-statistics update
 # (PyTorch nn.BatchNorm docs; Keras 3 BatchNormalization source; CS231n assignment 2

@@ -1,0 +1,95 @@
+"""The course style: colours, figure sizes, one-pass PNG rendering, and the setup every
+lesson runs first.
+
+Colours are the Okabe-Ito palette, which stays distinguishable with the common forms of
+colour blindness; time (early -> late) is viridis.
+"""
+import io
+import os
+
+import matplotlib as mpl
+import matplotlib.pyplot as plt
+import numpy as np
+import PIL.Image
+from matplotlib.backends.backend_agg import FigureCanvasAgg
+from matplotlib.figure import Figure
+
+# Okabe & Ito (2008), "Color Universal Design"
+PALETTE = ["#0072B2", "#E69F00", "#009E73", "#D55E00", "#CC79A7", "#56B4E9", "#F0E442",
+           "#000000"]
+COLORS = {"plain": "#0072B2", "batchnorm": "#D55E00", "noisy": "#009E73",
+          "full-batch": "#000000", "stochastic": "#E69F00", "mini-batch": "#0072B2"}
+TIME_CMAP = "viridis"   # early -> late checkpoints; perceptually uniform and colour-blind safe
+
+STYLE = {
+    "axes.prop_cycle": mpl.cycler(color=PALETTE),
+    "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
+    "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "legend.frameon": False,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 80, "savefig.dpi": 100,
+    "figure.constrained_layout.use": True, "image.cmap": TIME_CMAP,
+}
+
+
+def use_style():
+    """Apply the course style to matplotlib (called once when helpers.plots is imported)."""
+    mpl.rcParams.update(STYLE)
+
+
+use_style()
+
+
+def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs):
+    """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
+
+    detached=True: a figure pyplot does not track, for widget panels (`widgets.cached_panel`
+    renders it with `figure_png`). With ipykernel 7, JupyterLab 4.6 sends widget messages on
+    kernel subshells, whose threads flush pyplot's figures after each message: a pyplot figure
+    being drawn by a callback at that moment would be rendered half-drawn (a blank plot). A
+    detached one is never touched.
+    """
+    figsize = (width * ncols, height * nrows)
+    if not detached:
+        return plt.subplots(nrows, ncols, figsize=figsize, squeeze=False, **kwargs)
+    fig = Figure(figsize=figsize, layout=kwargs.pop("layout", None))
+    # titles at a fixed height: matplotlib otherwise moves each title clear of any top-side
+    # tick labels (widget figures have none), which is a quarter of a redraw
+    with mpl.rc_context({"axes.titley": 1.0}):
+        return fig, fig.subplots(nrows, ncols, squeeze=False, **kwargs)
+
+
+def figure_png(fig):
+    """Render a figure to PNG bytes in one Agg pass, at the figure's dpi.
+
+    IPython's inline backend draws a figure twice (once more to find the tight bounding box);
+    widget figures have fixed margins, so one pass gives the same picture for about two
+    thirds of the cost. Light compression: a few kB more, a few ms less.
+    """
+    canvas = FigureCanvasAgg(fig)        # detached figures have no canvas that can render
+    canvas.draw()
+    buffer = io.BytesIO()
+    PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(
+        buffer, format="png", compress_level=1)
+    return buffer.getvalue()
+
+
+def show_message(ax, text, color="#D55E00"):
+    """Write a message across a panel (for a diverged run, or a setting with nothing to show)."""
+    ax.text(0.5, 0.5, text, transform=ax.transAxes, ha="center", va="center", wrap=True,
+            fontsize=10, color=color, bbox=dict(boxstyle="round", fc="white", ec=color))
+
+
+
+def setup():
+    """What every lesson's first cell calls: the course style, and one line of versions.
+
+    The BLAS thread count must be set before numpy is first imported, so the lesson's first
+    line sets OPENBLAS_NUM_THREADS; this reports what is in force.
+    """
+    from importlib.metadata import version
+
+    import ipywidgets
+    use_style()
+    threads = os.environ.get("OPENBLAS_NUM_THREADS", "all cores")
+    print(f"numpy {np.__version__} | matplotlib {mpl.__version__} | ipywidgets "
+          f"{ipywidgets.__version__} | helpers {version('bn-course-helpers')} | "
+          f"BLAS threads: {threads}")
