@@ -75,7 +75,7 @@ _bm_ip.showtraceback = _bm_record
 
 # What one position costs when drawn live (draw + PNG render), for comparison with showing
 # the stored picture: measured after each move on the panel's own draw function.
-import helpers.plots as _bm_plots
+import helpers.display.style as _bm_plots
 _bm_results = []
 for _bm_cell, _bm_panel in _bm_panels:
     _bm_times, _bm_renders, _bm_errors, _bm_names = [], [], [], []

@@ -11,6 +11,7 @@ Read it in this order, one concept per module:
     training.py    train, the one training loop (full-batch, stochastic, mini-batch), History
     divergence.py  when a run counts as diverged, one rule per kind of loss
     recording.py   per-layer activation statistics over training (what the panels draw)
+    progress.py    the progress bar of long runs
     gradcheck.py   finite-difference gradient checks
 
 Beside the engine, not needed to read it:
@@ -48,14 +49,9 @@ from .layers import (  # noqa: E402
 )
 from .network import Sequential, make_mlp  # noqa: E402
 from .optim import SGD  # noqa: E402
+from .progress import progress_bar  # noqa: E402
 from .recording import PERCENTILES, Recorder  # noqa: E402
-from .training import (  # noqa: E402
-    History,
-    iterate_minibatches,
-    progress_bar,
-    steps_per_epoch,
-    train,
-)
+from .training import History, iterate_minibatches, steps_per_epoch, train  # noqa: E402
 
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",

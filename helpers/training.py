@@ -14,6 +14,7 @@ from .batchnorm import frozen_running_stats
 from .divergence import cross_entropy_divergence
 from .layers import softmax_cross_entropy
 from .optim import SGD
+from .progress import progress_bar
 from .recording import PRE_BINS, Recorder
 
 
@@ -173,32 +174,3 @@ def _evaluate(model, X, y, X_test, y_test, step, history):
     history.train_acc.append(model.accuracy(X[:1000], y[:1000]))
     if X_test is not None:
         history.test_acc.append(model.accuracy(X_test, y_test))
-
-
-class _Silent:
-    """progress_bar's stand-in when no bar is wanted: iterates, counts nothing."""
-
-    def __init__(self, work):
-        self.work = work
-
-    def __iter__(self):
-        return iter(self.work)
-
-    def update(self, k=1):
-        pass
-
-    def close(self):
-        pass
-
-
-def progress_bar(work, label="working"):
-    """The course's one progress bar (tqdm, notebook-aware): wrap an iterable to count its
-    items, or give a number and call .update(k) and .close(). label False or None: no bar;
-    a str is the bar's label."""
-    if not label:
-        return _Silent(work)
-    from tqdm.auto import tqdm
-    kwargs = dict(desc=label if isinstance(label, str) else None, leave=False)
-    if isinstance(work, (int, np.integer)):
-        return tqdm(total=int(work), **kwargs)
-    return tqdm(work, **kwargs)

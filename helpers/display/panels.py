@@ -7,16 +7,20 @@ Every panel is a `cached_panel`, an `ipywidgets.interactive`: its controls are
 current position afresh, which is what the tests check (and what a student can save).
 Sliders update on release (continuous_update=False).
 """
+import base64
 import contextlib
 import io
 import itertools
 import sys
 
 import ipywidgets as widgets
+import PIL.Image
+from matplotlib.figure import Figure
 
-from ..training import History, progress_bar
+from ..progress import progress_bar
+from ..training import History
 from .figures import draw_activation_grid
-from .style import figure_png
+from .style import DPI, figure_png, png_bytes, shown_width
 
 BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
 MOMENTA = (0.0, 0.5, 0.9, 0.99)
@@ -40,7 +44,7 @@ def option_values(control):
     return [o[1] if isinstance(o, tuple) else o for o in control.options]
 
 
-def cached_panel(draw, progress="drawing every slider position", **controls):
+def cached_panel(draw, progress="drawing every slider position", static=None, **controls):
     """An `interactive` panel over draw(**values) -> Figure that draws each position once.
 
     draw must depend only on the control values; it may print (the text is kept with the
@@ -48,6 +52,11 @@ def cached_panel(draw, progress="drawing every slider position", **controls):
     is drawn now, behind a progress bar, so that a slider release only shows a stored PNG
     (milliseconds, where matplotlib takes a few hundred). panel.figure() draws the current
     position's Figure afresh.
+
+    static: the positions (dicts of control values) shown, one under the other, in the
+    panel's static picture (default: the starting position). A notebook saves that picture
+    with the panel, for readers without a kernel (GitHub shows it; JupyterLab shows the
+    live panel instead).
     """
     names, cache = list(controls), {}
 
@@ -64,7 +73,7 @@ def cached_panel(draw, progress="drawing every slider position", **controls):
         from IPython.display import Image, display
         text, png = picture(values)
         sys.stdout.write(text)
-        display(Image(data=png, format="png"))
+        display(Image(data=png, format="png", width=shown_width(png)))
 
     if PRERENDER:
         positions = list(itertools.product(*(option_values(c) for c in controls.values())))
@@ -73,7 +82,58 @@ def cached_panel(draw, progress="drawing every slider position", **controls):
     panel = widgets.interactive(show, **controls)
     panel.figure = lambda: draw(**panel.kwargs)
     panel.pictures = cache
+    start = dict(panel.kwargs)
+    panel.static_positions = [dict(start, **p) for p in (static or [{}])]
+
+    def static_picture():
+        shots = []
+        for values in panel.static_positions:
+            text, png = picture(values)
+            label = ", ".join(f"{controls[n].description} {values[n]}" for n in names)
+            shots.append((label, text, png))
+        return compose_static(shots)
+
+    panel.static_picture = static_picture
+
+    def mimebundle(**kwargs):
+        data = widgets.DOMWidget._repr_mimebundle_(panel, **kwargs)
+        png = static_picture()
+        data["image/png"] = base64.b64encode(png).decode("ascii")
+        return data, {"image/png": {"width": shown_width(png)}}
+
+    panel._repr_mimebundle_ = mimebundle
     return panel
+
+
+STATIC_NOTE = ("Pre-drawn positions of this panel, from the lesson's own runs.\n"
+               "Moving the sliders needs a running kernel: Binder, or make lab on your machine.")
+
+
+def compose_static(shots, note=STATIC_NOTE):
+    """One PNG: a note, then for each (label, printed text, png) a caption and the picture,
+    one under the other at full resolution (drawn at DPI; the pHYs chunk records it)."""
+    pictures = [PIL.Image.open(io.BytesIO(png)).convert("RGB") for _, _, png in shots]
+    width = max(max(p.width for p in pictures), 8 * DPI)
+    strips = [_text_png(note, width, bold=True)]
+    for (label, text, _), pic in zip(shots, pictures):
+        caption = [f"Position: {label}"] + text.strip().splitlines()
+        strips += [_text_png("\n".join(caption), width), pic]
+    canvas = PIL.Image.new("RGB", (width, sum(s.height for s in strips)), "white")
+    top = 0
+    for strip in strips:
+        canvas.paste(strip, (0, top))
+        top += strip.height
+    return png_bytes(canvas, DPI)
+
+
+def _text_png(text, width, bold=False):
+    """Lines of text rendered as a white strip `width` pixels wide at DPI (10 pt)."""
+    lines = text.splitlines() or [""]
+    fig = Figure(figsize=(width / DPI, 0.1 + 0.19 * len(lines)), dpi=DPI)
+    fig.text(0.01, 0.5, "\n".join(lines), ha="left", va="center", fontsize=10,
+             fontweight="bold" if bold else "normal", linespacing=1.3)
+    png = figure_png(fig)
+    return PIL.Image.open(io.BytesIO(png)).convert("RGB")
 
 
 def selection_slider(values, description, fmt="{}", value=None):

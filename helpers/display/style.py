@@ -21,17 +21,24 @@ COLORS = {"plain": "#0072B2", "batchnorm": "#D55E00", "noisy": "#009E73",
           "full-batch": "#000000", "stochastic": "#E69F00", "mini-batch": "#0072B2"}
 TIME_CMAP = "viridis"   # early -> late checkpoints; perceptually uniform and colour-blind safe
 
+# Pictures are drawn at DPI pixels per inch (the PNG's pHYs chunk records it) and shown at
+# SCREEN_DPI (the width in the output's metadata): 1.5 pixels per shown pixel, sharp on a
+# laptop's high-density screen, and no bigger on the page than at SCREEN_DPI.
+DPI = 120
+SCREEN_DPI = 80
+
 STYLE = {
     "axes.prop_cycle": mpl.cycler(color=PALETTE),
     "axes.grid": True, "grid.alpha": 0.3, "axes.spines.top": False, "axes.spines.right": False,
-    "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 8, "legend.frameon": False,
-    "xtick.labelsize": 9, "ytick.labelsize": 9, "figure.dpi": 80, "savefig.dpi": 100,
+    "axes.titlesize": 11, "axes.labelsize": 10, "legend.fontsize": 9, "legend.frameon": False,
+    "xtick.labelsize": 9, "ytick.labelsize": 9, "font.size": 10,
+    "figure.dpi": DPI, "savefig.dpi": DPI,
     "figure.constrained_layout.use": True, "image.cmap": TIME_CMAP,
 }
 
 
 def use_style():
-    """Apply the course style to matplotlib (called once when helpers.plots is imported)."""
+    """Apply the course style to matplotlib (setup() calls it; so does importing this module)."""
     mpl.rcParams.update(STYLE)
 
 
@@ -58,7 +65,7 @@ def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs
 
 
 def figure_png(fig):
-    """Render a figure to PNG bytes in one Agg pass, at the figure's dpi.
+    """Render a figure to PNG bytes in one Agg pass, at the figure's dpi (recorded in the PNG).
 
     IPython's inline backend draws a figure twice (once more to find the tight bounding box);
     widget figures have fixed margins, so one pass gives the same picture for about two
@@ -66,10 +73,29 @@ def figure_png(fig):
     """
     canvas = FigureCanvasAgg(fig)        # detached figures have no canvas that can render
     canvas.draw()
+    return png_bytes(PIL.Image.frombuffer("RGBA", canvas.get_width_height(),
+                                          canvas.buffer_rgba()), fig.dpi)
+
+
+def png_bytes(image, dpi):
+    """A PIL image as PNG bytes whose pHYs chunk records `dpi`."""
     buffer = io.BytesIO()
-    PIL.Image.frombuffer("RGBA", canvas.get_width_height(), canvas.buffer_rgba()).save(
-        buffer, format="png", compress_level=1)
+    image.save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
     return buffer.getvalue()
+
+
+def shown_width(png, dpi=DPI):
+    """The width (CSS pixels) at which a PNG drawn at `dpi` is shown: SCREEN_DPI per inch."""
+    return round(PIL.Image.open(io.BytesIO(png)).width * SCREEN_DPI / dpi)
+
+
+def _inline_png(fig):
+    """The notebook's picture of a pyplot figure: drawn at DPI with a tight bounding box (as
+    IPython's inline backend does), shown at SCREEN_DPI."""
+    buffer = io.BytesIO()
+    fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
+    png = buffer.getvalue()
+    return png, {"width": shown_width(png)}
 
 
 def show_message(ax, text, color="#D55E00"):
@@ -88,7 +114,14 @@ def setup():
     from importlib.metadata import version
 
     import ipywidgets
+    from IPython import get_ipython
     use_style()
+    shell = get_ipython()
+    if shell is not None:
+        mpl.get_backend()            # resolve the inline backend now, so that its own PNG
+        plt.figure().clear()         # formatter is installed before ours replaces it
+        plt.close("all")
+        shell.display_formatter.formatters["image/png"].for_type(Figure, _inline_png)
     threads = os.environ.get("OPENBLAS_NUM_THREADS", "all cores")
     print(f"numpy {np.__version__} | matplotlib {mpl.__version__} | ipywidgets "
           f"{ipywidgets.__version__} | helpers {version('bn-course-helpers')} | "
