@@ -30,6 +30,21 @@ def end_bin_fraction(hist, bins):
     return np.asarray(hist)[..., [0, -1]].sum(axis=-1) * (bins[1] - bins[0])
 
 
+def unit_drift(unit_pct):
+    """Per-unit drift (U,): how far the 15th/50th/85th percentiles of each unit's input move
+    between consecutive recorded steps, averaged over steps and the three percentiles (in the
+    units of the input to the nonlinearity). A shift that pooling all units hides shows here.
+
+    unit_pct: (T >= 2, U, 5) percentiles PERCENTILES of each unit at each recorded step,
+    one layer of Recorder.result()["unit_pct"].
+    """
+    unit_pct = np.asarray(unit_pct, dtype=float)
+    if unit_pct.ndim != 3 or unit_pct.shape[0] < 2 or unit_pct.shape[2] != len(PERCENTILES):
+        raise ValueError(f"unit_pct must have shape (T >= 2, U, {len(PERCENTILES)}), "
+                         f"got {unit_pct.shape}")
+    return np.abs(np.diff(unit_pct[:, :, 1:4], axis=0)).mean(axis=(0, 2))
+
+
 class Recorder:
     """Collects statistics from `model.activations` after a forward pass on `probe` (P, D)."""
 

@@ -62,11 +62,17 @@ class History:
         return len(self.loss)
 
     def message(self):
-        """One line a lesson can print under a plot."""
+        """One line a lesson can print under a plot: how much training (steps, epochs,
+        examples), the loss averaged over the last tenth of the steps (one batch's loss is
+        noise), and the last test accuracy."""
         if self.diverged:
             return f"training diverged at step {self.diverged['step']}: {self.diverged['reason']}"
+        c, tail = self.config, max(1, round(0.1 * self.num_steps))
+        epochs = self.examples_seen[-1] / c["n"] if self.examples_seen else 0.0
         acc = f", test accuracy {self.test_acc[-1]:.1%}" if self.test_acc else ""
-        return f"trained {self.num_steps} steps, final loss {self.loss[-1]:.3f}{acc}"
+        return (f"{self.num_steps} steps = {epochs:.3g} epochs ({self.examples_seen[-1]:,} "
+                f"examples), loss {np.mean(self.loss[-tail:]):.3f} (mean of the last {tail} "
+                f"steps){acc}")
 
 
 def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momentum=0.0,
@@ -99,6 +105,9 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
     """
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")
+    count = num_steps if num_steps is not None else num_epochs
+    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
+        raise ValueError(f"num_steps / num_epochs must be an int >= 1, got {count!r}")
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X and y must have the same length, got {n} and {len(y)}")

@@ -92,48 +92,155 @@ def heatmap_over_time(ax, activations, layer, kind="pre", normalize=False):
     return ax
 
 
-def draw_activation_grid(histories, kind="pre", layers=None, title=None, xlim=None,
-                         detached=False):
-    """One row per labelled History, one column per hidden layer: histograms early -> late.
+UNITS = (0, 1, 2, 3, 4, 5)   # units of each layer drawn per unit: a band for the first,
+                             # the median for the others
+
+
+def _recorded(histories):
+    """The runs of {label: History or str} that have data to draw (not diverged, not a str)."""
+    return [h for h in histories.values()
+            if not isinstance(h, str) and not h.diverged and h.activations is not None]
+
+
+def activation_limits(positions, kind="pre", units=UNITS, xlim=None):
+    """Axis limits shared by every position of a panel, from every healthy run's data (a
+    diverged run must not flatten the others). positions: iterable of {label: History|str}.
+
+    Returns {label: limits}, each {"x": (lo, hi) of the values (the 1st-99th percentiles at
+    every checkpoint, or xlim), "density": top of the histograms after step 0 inside x,
+    "bands": (lo, hi) of the drawn units' 15th-85th percentiles, "steps": the longest run's
+    last recorded step}. Each label (e.g. plain, batch norm) gets its own scale; every
+    position of that label shares it.
+    """
+    positions = list(positions)
+    labels = dict.fromkeys(label for histories in positions for label in histories)
+    return {label: _limits([h for histories in positions
+                            for h in _recorded({label: histories.get(label, "")})],
+                           kind, units, xlim) for label in labels}
+
+
+def _limits(runs, kind, units, xlim):
+    """activation_limits for one label's runs (None if none has data)."""
+    if not runs:
+        return None
+    if xlim is None:
+        pct = np.concatenate([h.activations["pre_pct"][..., [0, -1]].reshape(-1) for h in runs]) \
+            if kind == "pre" else np.array(runs[0].activations["post_bins"][[0, -1]])
+        pct = pct[np.isfinite(pct)]
+        bins = runs[0].activations[f"{kind}_bins"]
+        xlim = (max(pct.min(), bins[0]), min(pct.max(), bins[-1]))
+        pad = 0.05 * (xlim[1] - xlim[0])
+        xlim = (xlim[0] - pad, xlim[1] + pad)
+    tops, lows, highs = [], [], []
+    for h in runs:
+        a = h.activations
+        bins = a[f"{kind}_bins"]
+        centres = (bins[:-1] + bins[1:]) / 2
+        inside = (centres >= xlim[0]) & (centres <= xlim[1])
+        later = a[f"{kind}_hist"][1:, :, inside].max(initial=0.0)
+        first = a[f"{kind}_hist"][0, :, inside].max(initial=0.0)
+        tops.append(first if first <= 1.5 * later else later)   # a far taller step 0: clipped
+        for pct in a["unit_pct"]:
+            band = pct[:, list(units), 1:4]
+            band = band[np.isfinite(band)]
+            lows.append(np.nanmin(band))
+            highs.append(np.nanmax(band))
+    last_step = max(h.activations["steps"][-1] for h in runs)
+    return {"x": tuple(xlim), "density": 1.05 * max(tops) or 1.0,
+            "bands": (min(lows), max(highs)), "steps": last_step}
+
+
+def _hatched(ax, text):
+    """A panel that shows a state, not data: hatched, with the reason written across."""
+    ax.set_facecolor("white")
+    ax.add_patch(plt.Rectangle((0, 0), 1, 1, transform=ax.transAxes, fill=False, hatch="///",
+                               edgecolor="0.75", lw=0))
+    show_message(ax, text)
+    ax.set_xticks([])
+    ax.set_yticks([])
+
+
+def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=None,
+                         units=UNITS, detached=False):
+    """Per-layer activation distributions of each labelled run, on axes fixed by `limits`.
 
     histories: {label: History with activations recorded, or a str saying why there is no
-    run (e.g. batch norm with a batch of one)}. A run that diverged says so in its panels.
-    Returns the figure.
+    run}. For each label, one row of pooled histograms (all units and probe examples of a
+    hidden layer, at several recorded steps; step 0 dashed grey, later steps coloured early ->
+    late), and, for kind "pre", one row of per-unit percentile bands (15th-85th, median line)
+    of the units `units` over training: the paper's Figure 1 view, where a shift that pooling
+    averages away stays visible. Titles give each layer's saturation at the end. A diverged
+    run or a missing one is drawn as a hatched panel saying so. limits: from
+    `activation_limits` (default: this figure's own runs). Returns the figure.
     """
-    first = next(h for h in histories.values() if not isinstance(h, str)).activations
-    layers = range(first["pre_hist"].shape[1]) if layers is None else layers
-    # fixed margins instead of constrained layout: the layout solver is ~40% of a redraw
-    rows = len(histories)
-    height = 2.0 * rows + 0.9                     # panels plus title and x-label space (inches)
-    fig, axes = new_figure(rows, len(layers), width=3.2, height=height / rows,
-                           sharex=True, sharey="row", layout="none", detached=detached)
-    fig.subplots_adjust(left=0.08, right=0.99, bottom=0.5 / height, top=1 - 0.6 / height,
-                        hspace=0.6, wspace=0.15)
-    for row, (label, hist) in zip(axes, histories.items()):
-        for ax, layer in zip(row, layers):
-            if isinstance(hist, str):
-                ax.set_title(f"{label}: hidden layer {layer + 1}")
-                show_message(ax, hist)
+    first = next((h for h in histories.values() if not isinstance(h, str)), None)
+    n_layers = first.activations["pre_hist"].shape[1] if first is not None and \
+        first.activations is not None else 3
+    layers = range(n_layers) if layers is None else layers
+    limits = limits or activation_limits([histories], kind, units)
+    band_rows = kind == "pre"
+    rows_per = 2 if band_rows else 1
+    heights = ([2.0, 1.6] if band_rows else [2.0]) * len(histories)
+    height = sum(heights) + 0.55 * len(heights) + 0.5         # panels, titles, x labels
+    fig, axes = new_figure(len(heights), len(layers), width=3.3, height=height / len(heights),
+                           layout="none", detached=detached,
+                           gridspec_kw={"height_ratios": heights})
+    fig.subplots_adjust(left=0.6 / (3.3 * len(layers)), right=0.99, bottom=0.45 / height,
+                        top=1 - 0.65 / height, hspace=0.75, wspace=0.25)
+    cmap = plt.get_cmap(TIME_CMAP)
+    for k, (label, hist) in enumerate(histories.items()):
+        rows = axes[rows_per * k: rows_per * (k + 1)]
+        lim = limits.get(label)
+        for col, layer in enumerate(layers):
+            ax = rows[0][col]
+            state = hist if isinstance(hist, str) else (
+                f"diverged at step {hist.diverged['step']}" if hist.diverged else None)
+            if state is not None:
+                ax.set_title(f"{label}, layer {layer + 1}")
+                for row in rows:
+                    _hatched(row[col], state)
                 continue
-            plot_histograms_over_time(ax, hist.activations, layer, kind=kind)
-            ax.set_title(f"{label}: hidden layer {layer + 1}")
-            if xlim:
-                ax.set_xlim(*xlim)
-            if hist.diverged:
-                show_message(ax, f"diverged at step {hist.diverged['step']}")
-        if not isinstance(hist, str):
-            row[0].legend(loc="upper left")
-            if xlim:
-                _fit_y_to_visible(row, xlim)
+            a = hist.activations
+            sat = a["saturation"][-1, layer]
+            ax.set_title(f"{label}, layer {layer + 1} ({sat:.0%} saturated)")
+            bins = a[f"{kind}_bins"]
+            centres = (bins[:-1] + bins[1:]) / 2
+            steps, hists = a["steps"], a[f"{kind}_hist"][:, layer]
+            picks = np.unique(np.linspace(1, len(steps) - 1, 5).round().astype(int))
+            ax.plot(centres, hists[0], color="0.45", ls="--", lw=1, label=f"step {steps[0]}")
+            for j, i in enumerate(picks):
+                ax.plot(centres, hists[i], color=cmap(j / max(len(picks) - 1, 1)),
+                        label=f"step {steps[i]}")
+            if lim:
+                ax.set(xlim=lim["x"], ylim=(0, lim["density"]))
+                if hists[0].max() > lim["density"]:
+                    ax.annotate("step 0: peak\nabove the scale", (0.99, 0.97),
+                                xycoords="axes fraction", ha="right", va="top", fontsize=9,
+                                color="0.35")
+            ax.set_xlabel("input to the nonlinearity" if kind == "pre" else "activation")
+            if col == 0:
+                ax.set_ylabel("density")
+                if k == 0:
+                    ax.legend(loc="upper left", fontsize=9, handlelength=1.2)
+            if band_rows:
+                bx = rows[1][col]
+                pct = a["unit_pct"][layer]
+                for i, unit in enumerate(units[1:]):
+                    bx.plot(steps, pct[:, unit, 2], color="0.6", lw=0.8,
+                            label=f"units {units[1] + 1}-{units[-1] + 1}: median" if i == 0
+                            else None)
+                unit = units[0]
+                bx.fill_between(steps, pct[:, unit, 1], pct[:, unit, 3], color=COLORS["plain"],
+                                alpha=0.3, lw=0, label=f"unit {unit + 1}: 15th-85th percentile")
+                bx.plot(steps, pct[:, unit, 2], color=COLORS["plain"], lw=1.5)
+                bx.set_title(f"{label}, layer {layer + 1}: per unit")
+                bx.set_xlabel("step")
+                if lim:
+                    bx.set(ylim=lim["bands"], xlim=(0, lim["steps"]))
+                if col == 0:
+                    bx.set_ylabel("input")
+                    if k == 0:
+                        bx.legend(loc="lower left", fontsize=9, handlelength=1.2)
     if title:
         fig.suptitle(title)
     return fig
-
-
-def _fit_y_to_visible(row, xlim):
-    """Scale a row's shared y axis to the curves inside xlim, so values piled into hidden end
-    bins (outside xlim) do not flatten the visible curves."""
-    tops = [line.get_ydata()[(line.get_xdata() >= xlim[0]) & (line.get_xdata() <= xlim[1])]
-            .max(initial=0.0) for ax in row for line in ax.get_lines()]
-    if max(tops, default=0.0) > 0:
-        row[0].set_ylim(0, 1.05 * max(tops))

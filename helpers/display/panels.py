@@ -19,7 +19,7 @@ from matplotlib.figure import Figure
 
 from ..progress import progress_bar
 from ..training import History
-from .figures import draw_activation_grid
+from .figures import activation_limits, draw_activation_grid
 from .style import DPI, figure_png, png_bytes, shown_width
 
 BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
@@ -146,15 +146,19 @@ def selection_slider(values, description, fmt="{}", value=None):
 
 def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
                      momentum_name="SGD momentum", xlim=None, value=None, layers=None,
-                     describe=None):
+                     describe=None, static=None):
     """Batch-size and momentum sliders over per-layer activation distributions.
 
     runs: {(batch_size, momentum): {label: History}} from `run_positions`. value: initial
     (batch_size, momentum). layers: which hidden layers to draw (default all). describe:
-    History -> str, the line printed per run (default History.message). Returns the
+    History -> str, the line printed per run (default History.message). Every position is
+    drawn on the same axes, fixed from all healthy runs (see `activation_limits`), so two
+    positions compare by eye. static: the (batch_size, momentum) positions of the static
+    picture saved for readers without a kernel (default: the starting one). Returns the
     `interactive` panel; display it in a notebook.
     """
     value = value or (batch_sizes[0], momenta[0])
+    limits = activation_limits([runs[key] for key in runs], kind, xlim=xlim)
 
     def draw(batch_size, momentum):
         histories = runs[(batch_size, momentum)]
@@ -162,11 +166,11 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
             text = hist if isinstance(hist, str) else (describe or History.message)(hist)
             print(f"{label}: {text}")
         return draw_activation_grid(
-            histories, kind=kind, xlim=xlim, layers=layers, detached=True,
-            title=f"Per-layer distributions, batch size {batch_size}, "
-                  f"{momentum_name} {momentum} (colour: step, early to late)")
+            histories, kind=kind, layers=layers, limits=limits, detached=True,
+            title=f"Batch size {batch_size}, {momentum_name} {momentum}: inputs to the "
+                  f"nonlinearity (colour: step, early to late; the same axes at every position)")
 
     return cached_panel(
-        draw,
+        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [value])],
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         momentum=selection_slider(momenta, momentum_name, value=value[1]))
