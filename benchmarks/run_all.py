@@ -61,7 +61,7 @@ def main(argv=None):
                    "equivalent; wall clock and the kernel's CPU time):", "", run_times, "",
                    "Slider response, per panel, over every position of every control (value "
                    "change -> callback + display of the position's picture, drawn during the "
-                   "run; targets: median < 150 ms, p95 < 300 ms):", "", sliders, ""]
+                   "run; target: p95 < 50 ms):", "", sliders, ""]
         print("\n".join(section), flush=True)
         parts += section
     parts.append(f"Load average at the end: {os.getloadavg()[0]:.1f}")
