@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: lab test test-fast notebooks lint benchmark clean browser-deps
+.PHONY: lab test test-fast browser-deps notebooks benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) tools/check_python.py
@@ -26,7 +26,8 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gradient_descent.ipynb
 
-# Every test: lint, the engine, every notebook under nbval, then the real browser.
+# Every test: lint, the pytest tests (engine, lessons, packaging), every notebook under
+# nbval, then the real browser.
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
 	$(BIN)/python -m pytest tests -m "not browser"
@@ -35,20 +36,26 @@ test: $(STAMP)
 	$(BIN)/python tools/ensure_chromium.py
 	$(BIN)/python -m pytest tests -m browser
 
-# The engine and the notebooks, without the browser (quick feedback while writing).
+# The pytest tests without the browser (quick feedback while writing): no lint, no notebook
+# runs.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser"
 
+# Find Chromium for the browser tests, installing it where we can (tools/ensure_chromium.py).
 browser-deps: $(STAMP)
 	@$(BIN)/python tools/ensure_chromium.py
 
-# Re-execute every lesson in a fresh kernel and save it with its outputs.
+# Re-execute every lesson in a fresh kernel, save it with its outputs, and cut the README's
+# thumbnails from them.
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py
 	$(BIN)/python tools/make_thumbnails.py
 
+# Time the engine (against PyTorch where installed), each lesson and every slider; the report
+# is printed and written to benchmarks/results/latest.md.
 benchmark: $(STAMP)
 	$(BIN)/python benchmarks/run_all.py
 
+# Remove what setup, tests and benchmarks leave behind (all of it git-ignored).
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache
+	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info tests/artifacts benchmarks/results

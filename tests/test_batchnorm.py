@@ -1,5 +1,7 @@
 """Batch norm: gradients against finite differences, the paper's invariants, running-statistic
 semantics (EMA, cumulative, window; unbiased variance), eval mode, and every error case."""
+import re
+
 import numpy as np
 import pytest
 
@@ -8,9 +10,13 @@ from helpers import (
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
+    frozen_running_stats,
+    make_mlp,
     numerical_gradient,
     rel_error,
+    values_per_channel,
 )
+from helpers.batchnorm import batch_of_one_message
 
 SHAPES = [(7, 4), (5, 3, 4, 4), (3, 2, 5)]
 
@@ -48,7 +54,7 @@ def test_gradient_through_statistics_matters(rng):
     _, cache = batchnorm_forward(x, np.ones(3), np.zeros(3))
     dout = rng.normal(size=x.shape)
     dx, _, _ = batchnorm_backward(dout, cache)
-    naive = dout * cache["inv_std"]
+    naive = dout / cache["std"]
     assert rel_error(dx, naive) > 1e-2
     assert np.allclose(dx.sum(axis=0), 0.0)   # the batch-mean path removes the mean gradient
 
@@ -65,6 +71,26 @@ def test_normalized_then_affine(rng, shape):
     out, _ = batchnorm_forward(x, gamma, beta, eps=0.0)
     assert np.allclose(out.mean(axis=axes), beta)
     assert np.allclose(out.std(axis=axes), gamma)
+
+
+@pytest.mark.parametrize("shape", SHAPES)
+def test_cache_holds_the_steps_of_algorithm_1(rng, shape):
+    x = rng.normal(1.0, 2.0, size=shape)
+    gamma, beta = rng.normal(size=shape[1]), rng.normal(size=shape[1])
+    out, cache = batchnorm_forward(x, gamma, beta, eps=1e-3)
+    axes = (0,) + tuple(range(2, len(shape)))
+    mu, var = x.mean(axis=axes, keepdims=True), x.var(axis=axes, keepdims=True)
+    assert np.allclose(cache["mu"], mu) and np.allclose(cache["var"], var)
+    assert np.allclose(cache["xc"], x - mu)
+    assert np.allclose(cache["std"], np.sqrt(var + 1e-3))
+    assert np.allclose(cache["x_hat"], (x - mu) / np.sqrt(var + 1e-3))
+    assert np.array_equal(out, cache["gamma"] * cache["x_hat"] + beta.reshape(cache["gamma"].shape))
+    assert cache["eps"] == 1e-3 and cache["axes"] == axes
+
+
+@pytest.mark.parametrize("shape, m", [((7, 4), 7), ((5, 3, 4, 4), 80), ((3, 2, 5), 15)])
+def test_values_per_channel(shape, m):
+    assert values_per_channel(np.zeros(shape)) == m
 
 
 def test_batchnorm_can_undo_itself(rng):
@@ -186,6 +212,20 @@ def test_frozen_running_stats_flag(rng):
     assert np.array_equal(bn.running_mean, np.zeros(3)) and bn.num_batches_tracked == 0
 
 
+def test_frozen_running_stats_block_freezes_every_layer_and_restores(rng):
+    model = make_mlp((4, 3, 3, 2), batchnorm=True)
+    model.batchnorms[1].update_running_stats = False         # a flag the block must restore
+    x = rng.normal(size=(6, 4))
+    with pytest.raises(RuntimeError, match="inside the block"):
+        with frozen_running_stats(model):
+            model.forward(x)
+            raise RuntimeError("inside the block")
+    assert [bn.num_batches_tracked for bn in model.batchnorms] == [0, 0]
+    assert [bn.update_running_stats for bn in model.batchnorms] == [True, False]
+    model.forward(x)
+    assert [bn.num_batches_tracked for bn in model.batchnorms] == [1, 0]
+
+
 def test_train_and_eval_return_self():
     bn = BatchNorm(2)
     assert bn.eval() is bn and not bn.training
@@ -193,13 +233,18 @@ def test_train_and_eval_return_self():
 
 
 @pytest.mark.parametrize("shape", [(1, 3), (1, 3, 1, 1)])
-def test_batch_of_one_in_training_raises(shape):
-    with pytest.raises(ValueError, match="variance of one value is 0"):
+def test_batch_of_one_in_training_raises_the_course_message(shape):
+    assert "variance of one value is 0" in batch_of_one_message(shape)
+    with pytest.raises(ValueError, match=f"^{re.escape(batch_of_one_message(shape))}$"):
         BatchNorm(3).forward(np.ones(shape))
+    with pytest.raises(ValueError, match=f"^{re.escape(batch_of_one_message(shape))}$"):
+        batchnorm_forward(np.ones(shape), np.ones(3), np.zeros(3))
 
 
 def test_single_image_with_spatial_extent_is_fine(rng):
-    BatchNorm(3).forward(rng.normal(size=(1, 3, 2, 2)))    # m = 4 values per channel
+    out = BatchNorm(3, eps=1e-12).forward(rng.normal(size=(1, 3, 2, 2)))  # m = 4 per channel
+    assert np.allclose(out.mean(axis=(0, 2, 3)), 0.0)
+    assert np.allclose(out.var(axis=(0, 2, 3)), 1.0)
 
 
 @pytest.mark.parametrize("x, match", [
@@ -218,12 +263,12 @@ def test_bad_input_dtype():
 
 @pytest.mark.parametrize("kwargs, match", [
     ({"momentum": 1.5}, "momentum must be a number in \\[0, 1\\] or None, got 1.5"),
-    ({"momentum": -0.1}, "momentum"),
-    ({"momentum": "0.1"}, "momentum"),
-    ({"window": 0}, "window must be a positive int"),
-    ({"window": 2.5}, "window"),
+    ({"momentum": -0.1}, "momentum must be a number in \\[0, 1\\] or None, got -0.1"),
+    ({"momentum": "0.1"}, "momentum must be a number in \\[0, 1\\] or None, got '0.1'"),
+    ({"window": 0}, "window must be a positive int .* got 0"),
+    ({"window": 2.5}, "window must be a positive int .* got 2.5"),
     ({"eps": 0.0}, "eps must be a positive number, got 0.0"),
-    ({"eps": -1e-5}, "eps"),
+    ({"eps": -1e-5}, "eps must be a positive number, got -1e-05"),
 ])
 def test_bad_hyperparameters(kwargs, match):
     with pytest.raises(ValueError, match=match):
@@ -232,10 +277,11 @@ def test_bad_hyperparameters(kwargs, match):
 
 @pytest.mark.parametrize("n", [0, -2, 2.0, True])
 def test_bad_num_features(n):
-    with pytest.raises(ValueError, match="num_features must be a positive int"):
+    with pytest.raises(ValueError, match=f"num_features must be a positive int, got {n!r}$"):
         BatchNorm(n)
 
 
 def test_functional_rejects_mismatched_gamma_beta():
-    with pytest.raises(ValueError, match="gamma and beta must both have shape"):
+    match = r"gamma and beta must both have shape \(3,\), got \(3,\) and \(2,\)"
+    with pytest.raises(ValueError, match=match):
         batchnorm_forward(np.ones((4, 3)), np.ones(3), np.ones(2))

@@ -1,16 +1,19 @@
-"""The training loop: it learns, it is deterministic, it counts epochs and steps, it records
-per-layer statistics, and it stops cleanly (no warnings) when training diverges."""
+"""The training loop: it learns, it is deterministic, it counts epochs and steps, it updates
+only the parameters it is given, it measures at the steps it promises, it records per-layer
+statistics, and it says a run diverged by the rules of helpers.divergence."""
+import math
 import warnings
 
 import numpy as np
 import pytest
 
-from helpers import iterate_minibatches, load_mnist, make_mlp, steps_per_epoch, train
+from helpers import iterate_minibatches, make_mlp, progress_bar, steps_per_epoch, train
+from helpers.recording import PRE_BINS, density_histogram, end_bin_fraction
 
 
-@pytest.fixture(scope="module")
-def mnist():
-    return load_mnist()
+def _toy(n=50, d=4, k=3, seed=0):
+    rng = np.random.default_rng(seed)
+    return rng.normal(size=(n, d)), rng.integers(0, k, size=n)
 
 
 def test_small_run_learns(mnist):
@@ -81,7 +84,10 @@ def test_recording_shapes_and_content(mnist):
     assert a["saturation"].shape == (T, L) and a["grad_norm"].shape == (3, L)
     widths = np.diff(a["pre_bins"])
     assert np.allclose((a["pre_hist"] * widths).sum(axis=-1), 1.0)   # densities integrate to 1
-    assert np.all(np.diff(a["pre_pct"], axis=-1) >= 0)                # percentiles ordered
+    untrained = make_mlp(seed=0)                  # step 0 is the model before any update
+    untrained.forward(X[:500])                    # the default probe
+    for l, layer in enumerate(untrained.activations):
+        assert np.allclose(a["pre_pct"][0, l], np.percentile(layer.x, [1, 15, 50, 85, 99]))
 
 
 def test_recording_reads_the_probe_without_touching_running_stats(mnist):
@@ -97,34 +103,130 @@ def test_recording_reads_the_probe_without_touching_running_stats(mnist):
     assert not np.array_equal(reference[0], model.batchnorms[0].running_mean)
 
 
-def test_divergence_stops_cleanly_without_warnings(mnist):
+def test_end_bin_fraction_counts_the_values_beyond_the_range():
+    inside = np.array([-3.0, 0.0, 1.0, 9.0])
+    beyond = np.array([-20.0, -9.99, 9.97, 20.0])    # the end bins are [-10, -9.95), [9.95, 10]
+    hist = np.stack([density_histogram(np.concatenate([inside, beyond]), PRE_BINS),
+                     density_histogram(inside, PRE_BINS)])
+    assert end_bin_fraction(hist, PRE_BINS) == pytest.approx([0.5, 0.0])
+    assert end_bin_fraction(hist[0], PRE_BINS) == pytest.approx(0.5)
+
+
+@pytest.mark.parametrize("part, count", [("6.Linear.", 2),        # the output layer's W, b
+                                         (".BatchNorm.", 4)])     # both gammas and betas
+def test_train_updates_only_the_parameters_it_is_given(part, count):
+    X, y = _toy()
+    model = make_mlp((4, 5, 5, 3), batchnorm=True, seed=0)
+    before = {name: p.copy() for name, p, _ in model.parameters()}
+    chosen = [t for t in model.parameters() if part in t[0]]
+    train(model, X, y, batch_size=10, lr=0.5, num_steps=5, parameters=chosen, eval_every=0)
+    changed = {name for name, p, _ in model.parameters()
+               if not np.array_equal(p, before[name])}
+    assert changed == {name for name, _, _ in chosen} and len(changed) == count
+
+
+@pytest.mark.parametrize("num_steps, every, steps", [
+    (10, 4, [0, 4, 8, 10]),
+    (8, 4, [0, 4, 8]),            # the end is a multiple: measured once
+    (10, None, [0, 10]),          # no measure_every: start and end
+    (3, 1, [0, 1, 2, 3]),
+])
+def test_measure_runs_at_step_0_every_k_steps_and_at_the_end(num_steps, every, steps):
+    X, y = _toy()
+    model = make_mlp((4, 5, 3), seed=0)
+    weights = {0: model.linears[0].params["W"].copy()}      # W after each number of updates
+
+    def snapshot(step, model, loss):
+        weights[step] = model.linears[0].params["W"].copy()
+
+    hist = train(model, X, y, batch_size=10, lr=0.5, num_steps=num_steps, eval_every=0,
+                 measure=lambda m: m.linears[0].params["W"].copy(), measure_every=every,
+                 callback=snapshot)
+    assert hist.measure_steps == steps
+    for step, measured in zip(hist.measure_steps, hist.measurements):
+        assert np.array_equal(measured, weights[step]), step
+
+
+def test_eval_runs_at_step_0_every_k_steps_and_at_the_end():
+    X, y = _toy()
+    hist = train(make_mlp((4, 5, 3)), X, y, batch_size=10, lr=0.1, num_steps=7, eval_every=3,
+                 X_test=X[:10], y_test=y[:10])
+    assert hist.eval_steps == [0, 3, 6, 7]
+    assert len(hist.train_acc) == len(hist.test_acc) == 4
+
+
+def test_a_non_finite_loss_stops_training_at_that_step_without_warnings(mnist):
     X, y, X_test, y_test = mnist
+    seen = []
     with warnings.catch_warnings():
         warnings.simplefilter("error")
         hist = train(make_mlp(activation="relu", init="he", seed=0), X, y, batch_size=60,
                      lr=50.0, num_steps=500, X_test=X_test, y_test=y_test, eval_every=50,
-                     record_every=10)
-    assert hist.diverged is not None
+                     record_every=10, callback=lambda step, model, loss: seen.append(step))
     step = hist.diverged["step"]
-    assert 0 < step < 500 and hist.num_steps == step
-    assert "diverged at step" in hist.message() and "nan" in hist.diverged["reason"] + "nan"
+    assert hist.diverged == {"step": step, "reason": "the loss became nan"}
+    # stopped at the first non-finite loss: each loss before it was finite and was followed
+    # by an update (and a callback); the non-finite one by neither
+    assert 0 < step < 500 and hist.num_steps == step and np.all(np.isfinite(hist.loss))
+    assert seen == list(range(1, step + 1))
+    assert hist.message() == f"training diverged at step {step}: the loss became nan"
 
 
-@pytest.mark.parametrize("kwargs, error, match", [
-    ({"batch_size": 0, "num_steps": 5}, ValueError, "batch_size must be an int from 1 to N=50"),
-    ({"batch_size": 51, "num_steps": 5}, ValueError, "got 51"),
-    ({"batch_size": 2.5, "num_steps": 5}, ValueError, "batch_size"),
-    ({"batch_size": 0, "num_epochs": 1}, ValueError, "batch_size must be an int"),
-    ({"batch_size": 5}, ValueError, "exactly one of num_steps and num_epochs"),
-    ({"batch_size": 5, "num_steps": 5, "num_epochs": 1}, ValueError, "exactly one"),
-    ({"batch_size": 5, "num_steps": 5, "lr": -1.0}, ValueError, "lr must be a positive"),
+def test_a_confidently_wrong_network_is_diverged_by_its_last_tenth():
+    """The loss stays finite but far above 1.5 ln K: diverged at the first step of the last
+    tenth, after the whole run (a finite loss never stops training)."""
+    X, y = _toy(k=3)
+    y = 1 + y % 2                                  # labels 1 and 2 only
+    model = make_mlp((4, 5, 3), seed=0)
+    model.linears[-1].params["b"][:] = [50.0, 0.0, 0.0]   # every example says "class 0"
+    hist = train(model, X, y, batch_size=10, lr=1e-4, num_steps=20, eval_every=0)
+    assert hist.num_steps == 20 and min(hist.loss) > 1.5 * math.log(3)
+    assert hist.diverged["step"] == 18                     # the last tenth is steps 18, 19
+    assert "above 1.5 ln 3 = 1.65" in hist.diverged["reason"]
+
+
+def test_a_slow_learner_near_ln_10_is_not_diverged(mnist):
+    X, y, _, _ = mnist
+    hist = train(make_mlp(seed=0), X, y, batch_size=60, lr=0.01, num_steps=100, eval_every=0)
+    assert np.mean(hist.loss[-10:]) == pytest.approx(math.log(10), abs=0.01)   # not learning
+    assert hist.diverged is None
+
+
+@pytest.mark.parametrize("label", [False, None, "label"])
+def test_progress_bar_iterates_the_work_with_or_without_a_bar(label):
+    assert list(progress_bar(range(4), label)) == [0, 1, 2, 3]
+    assert list(progress_bar(iter("abc"), label)) == ["a", "b", "c"]
+    counter = progress_bar(5, label)             # a number of items: update, then close
+    counter.update(2)
+    counter.update(3)
+    counter.close()
+
+
+@pytest.mark.parametrize("kwargs, match", [
+    ({"batch_size": 0, "num_steps": 5}, "batch_size must be an int from 1 to N=50, got 0"),
+    ({"batch_size": 51, "num_steps": 5}, "batch_size must be an int from 1 to N=50, got 51"),
+    ({"batch_size": 2.5, "num_steps": 5}, "batch_size must be an int from 1 to N=50, got 2.5"),
+    ({"batch_size": 0, "num_epochs": 1}, "batch_size must be an int from 1 to N=50, got 0"),
+    ({"batch_size": 5}, "give exactly one of num_steps and num_epochs"),
+    ({"batch_size": 5, "num_steps": 5, "num_epochs": 1}, "give exactly one of num_steps and"),
+    ({"batch_size": 5, "num_steps": 0}, "num_steps / num_epochs must be an int >= 1, got 0"),
+    ({"batch_size": 5, "num_steps": 2.5}, "num_steps / num_epochs must be an int >= 1, got 2.5"),
+    ({"batch_size": 5, "num_epochs": True}, "num_steps / num_epochs must be an int >= 1, got T"),
+    ({"batch_size": 5, "num_steps": 5, "lr": -1.0}, "lr must be a positive number, got -1.0"),
+    ({"batch_size": 5, "num_steps": 5, "measure_every": 2},
+     "measure_every needs a measure\\(model\\) function"),
 ])
-def test_train_errors(kwargs, error, match):
-    rng = np.random.default_rng(0)
-    X, y = rng.normal(size=(50, 4)), rng.integers(0, 3, size=50)
+def test_train_errors(kwargs, match):
+    X, y = _toy()
     kwargs = {"lr": 0.1, **kwargs}
-    with pytest.raises(error, match=match):
+    with pytest.raises(ValueError, match=match):
         train(make_mlp((4, 5, 3)), X, y, **kwargs)
+
+
+def test_train_rejects_x_and_y_of_different_lengths():
+    X, y = _toy()
+    with pytest.raises(ValueError, match="X and y must have the same length, got 50 and 49"):
+        train(make_mlp((4, 5, 3)), X, y[:49], batch_size=5, lr=0.1, num_steps=1)
 
 
 def test_callback_sees_every_update_and_drop_last_keeps_batches_full():

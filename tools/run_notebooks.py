@@ -13,7 +13,6 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
-from nbclient.exceptions import CellTimeoutError
 
 # The kernel inherits these: one BLAS thread, as `make` sets it (small matrices).
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -22,19 +21,12 @@ for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 ROOT = Path(__file__).resolve().parent.parent
 
 
-def run(path, tries=2):
-    """Execute and save one notebook; a cell that stalls past the timeout is retried once
-    from a fresh kernel (seen rarely: the client waiting on a finished widget cell)."""
-    for attempt in range(1, tries + 1):
-        try:
-            return _run_once(path)
-        except CellTimeoutError:
-            if attempt == tries:
-                raise
-            print(f"{path.name}: a cell timed out; running it again in a fresh kernel", flush=True)
+def run(path):
+    """Execute one notebook in a fresh kernel and save it; returns the seconds it took.
 
-
-def _run_once(path):
+    A cell that runs past the timeout fails the run. (Runs used to stall with the kernel
+    idle; that was ipykernel 7 leaving an execute request unread, ipython/ipykernel#1554,
+    which pyproject.toml's ipykernel<7 prevents.)"""
     nb = nbformat.read(path, as_version=4)
     nb.metadata["kernelspec"] = {"name": "python3", "display_name": "Python 3 (ipykernel)",
                                  "language": "python"}

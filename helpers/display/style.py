@@ -48,11 +48,11 @@ use_style()
 def new_figure(nrows=1, ncols=1, width=4.0, height=3.0, detached=False, **kwargs):
     """A figure of nrows x ncols panels, each about width x height inches; returns (fig, axes).
 
-    detached=True: a figure pyplot does not track, for widget panels (`widgets.cached_panel`
-    renders it with `figure_png`). With ipykernel 7, JupyterLab 4.6 sends widget messages on
-    kernel subshells, whose threads flush pyplot's figures after each message: a pyplot figure
-    being drawn by a callback at that moment would be rendered half-drawn (a blank plot). A
-    detached one is never touched.
+    detached=True: a figure pyplot does not track, for slider panels (`panels.cached_panel`
+    renders it with `figure_png`). pyplot shows and closes the figures it tracks whenever the
+    inline backend flushes (at the end of a cell, and in kernels that handle widget messages
+    on other threads, such as ipykernel 7's subshells, at any moment); a detached figure is
+    never touched by that, whatever the kernel.
     """
     figsize = (width * ncols, height * nrows)
     if not detached:

@@ -1,0 +1,80 @@
+"""The divergence rules: cross-entropy (non-finite, or the last tenth above 1.5 ln K) and least
+squares (non-finite, or above 100 x the starting loss), at and around every threshold."""
+import math
+
+import numpy as np
+import pytest
+
+from helpers import cross_entropy_divergence, least_squares_divergence
+
+BAR = 1.5 * math.log(10)           # 3.45: worse than a uniform guess over 10 classes by half
+
+
+def test_no_losses_no_divergence():
+    assert cross_entropy_divergence([]) is None
+
+
+@pytest.mark.parametrize("bad", [np.nan, np.inf, -np.inf])
+def test_the_first_non_finite_loss_names_the_step(bad):
+    losses = [2.3, 2.0, 1.5, bad, 1.0, np.nan]
+    assert cross_entropy_divergence(losses) == {"step": 3,
+                                                "reason": f"the loss became {float(bad)}"}
+
+
+def test_a_non_finite_loss_counts_even_when_the_rest_learned():
+    losses = [0.1] * 99 + [np.inf]
+    assert cross_entropy_divergence(losses)["step"] == 99
+
+
+def test_a_tail_above_the_bar_is_diverged_at_its_first_step_above():
+    losses = [1.0] * 18 + [10.0, 10.0]            # 20 steps: the last tenth is steps 18, 19
+    assert cross_entropy_divergence(losses) == {
+        "step": 18,
+        "reason": "the loss over the last tenth of the run averaged 10.00, above "
+                  "1.5 ln 10 = 3.45 (worse than guessing)"}
+    losses = [1.0] * 18 + [3.0, 8.0]              # mean 5.5: the first step above is 19
+    assert cross_entropy_divergence(losses)["step"] == 19
+
+
+def test_the_tail_mean_decides_not_a_single_step():
+    assert cross_entropy_divergence([1.0] * 18 + [BAR, BAR]) is None      # at the bar: not above
+    assert cross_entropy_divergence([1.0] * 18 + [6.0, 0.5]) is None      # mean 3.25
+    assert cross_entropy_divergence([1.0] * 18 + [BAR + 1e-9] * 2)["step"] == 18
+
+
+def test_an_early_blow_up_that_recovers_is_not_diverged():
+    assert cross_entropy_divergence([50.0] * 90 + [2.0] * 10) is None
+
+
+def test_a_slow_learner_near_ln_10_is_not_diverged():
+    assert cross_entropy_divergence([math.log(10)] * 200) is None
+
+
+@pytest.mark.parametrize("n, tail", [(1, 1), (5, 1), (10, 1), (20, 2), (100, 10)])
+def test_the_tail_is_the_last_tenth_and_at_least_one_step(n, tail):
+    losses = [1.0] * (n - tail) + [10.0] * tail
+    assert cross_entropy_divergence(losses)["step"] == n - tail
+    losses[n - tail] = 1.0                         # one more good step in the tail: mean below
+    if tail == 1:
+        assert cross_entropy_divergence(losses) is None
+    else:
+        assert cross_entropy_divergence(losses)["step"] == n - tail + 1
+
+
+def test_the_bar_follows_the_number_of_classes():
+    losses = [1.2] * 10                            # 1.5 ln 2 = 1.04 < 1.2 < 1.5 ln 10 = 3.45
+    assert cross_entropy_divergence(losses, num_classes=10) is None
+    assert cross_entropy_divergence(losses, num_classes=2) == {
+        "step": 9,
+        "reason": "the loss over the last tenth of the run averaged 1.20, above "
+                  "1.5 ln 2 = 1.04 (worse than guessing)"}
+
+
+def test_least_squares_rules():
+    assert least_squares_divergence(5.0, start_loss=1.0) is None
+    assert least_squares_divergence(100.0, start_loss=1.0) is None            # 100x: not above
+    assert least_squares_divergence(100.001, start_loss=1.0) == \
+        "the loss grew above 100 x its start"
+    assert least_squares_divergence(np.inf, start_loss=1.0) == "the loss became inf"
+    assert least_squares_divergence(np.nan, start_loss=1.0) == "the loss became nan"
+    assert least_squares_divergence(1e-3, start_loss=2e-5) is None            # 50x a tiny start
