@@ -9,6 +9,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
+from ..divergence import least_squares_divergence
 from ..layers import Linear, softmax_cross_entropy
 from ..optim import SGD
 from ..training import check_batch_size, iterate_minibatches, steps_per_epoch
@@ -67,13 +68,15 @@ class Path:
 
 
 def descend(X, y, *, batch_size, lr, momentum=0.0, num_epochs=None, num_steps=None,
-            theta0=(-1.0, 3.0), seed=0, blowup=100.0):
-    """Mini-batch gradient descent on (w, b): the same loop as `helpers.train`.
+            theta0=(-1.0, 3.0), seed=0):
+    """Mini-batch gradient descent on (w, b): `helpers.train`'s loop with a 2-parameter model.
 
-    Batches come from `iterate_minibatches` (a fresh shuffle per epoch) and the update is
-    `helpers.SGD` (heavy-ball momentum), so only the model differs from the MLP's loop.
-    Stops with Path.diverged once the full-data loss is non-finite or exceeds blowup times
-    its starting value. X (N, 1), y (N,). Give exactly one of num_epochs, num_steps.
+    The loop reads as train's does: batches from `iterate_minibatches` (a fresh shuffle per
+    epoch from np.random.default_rng(seed)), the batch's mean gradient, one `helpers.SGD`
+    step (heavy-ball momentum), bookkeeping, then the divergence check: the course's rule for
+    least squares (`divergence.least_squares_divergence`: the full-data loss is non-finite or
+    above 100 times its start) stops the run with Path.diverged.
+    X (N, 1), y (N,). Give exactly one of num_epochs, num_steps.
     """
     n = len(X)
     if len(y) != n:
@@ -81,31 +84,33 @@ def descend(X, y, *, batch_size, lr, momentum=0.0, num_epochs=None, num_steps=No
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")
     check_batch_size(n, batch_size)
-    theta = np.array(theta0, dtype=float)
-    if theta.shape != (2,):
-        raise ValueError(f"theta0 must be 2 numbers (w, b), got shape {theta.shape}")
-    grad = np.zeros(2)
-    opt = SGD([("theta", theta, grad)], lr=lr, momentum=momentum)   # validates lr, momentum
-    k = steps_per_epoch(n, batch_size)
     count = num_steps if num_steps is not None else num_epochs
     if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
         raise ValueError(f"num_steps / num_epochs must be an int >= 1, got {count!r}")
+    theta = np.array(theta0, dtype=float)
+    if theta.shape != (2,):
+        raise ValueError(f"theta0 must be 2 numbers (w, b), got shape {theta.shape}")
+    k = steps_per_epoch(n, batch_size)
     total = num_steps if num_steps is not None else num_epochs * k
     rng = np.random.default_rng(seed)
-    thetas, losses, epochs = [theta.copy()], [loss(theta, X, y)], []
-    diverged, epoch = None, 0
+    grad = np.zeros(2)
+    opt = SGD([("theta", theta, grad)], lr=lr, momentum=momentum)   # validates lr, momentum
+    thetas, losses, epochs, diverged = [theta.copy()], [loss(theta, X, y)], [], None
+    step, epoch = 0, 0
     with np.errstate(over="ignore", invalid="ignore"):
-        while len(epochs) < total and diverged is None:
+        while step < total and not diverged:
             for idx in iterate_minibatches(n, batch_size, rng):
+                if step >= total:
+                    break
                 grad[...] = per_example_grads(theta, X[idx], y[idx]).mean(axis=0)
-                opt.step()                        # updates theta in place
+                opt.step()                                # updates theta in place
+                step += 1
                 thetas.append(theta.copy())
                 losses.append(loss(theta, X, y))
                 epochs.append(epoch)
-                if not np.isfinite(losses[-1]) or losses[-1] > blowup * losses[0]:
-                    diverged = {"step": len(epochs),
-                                "reason": f"the loss grew above {blowup:g} x its start"}
-                if diverged or len(epochs) == total:
+                reason = least_squares_divergence(losses[-1], losses[0])
+                if reason:
+                    diverged = {"step": step, "reason": reason}
                     break
             epoch += 1
     config = dict(batch_size=batch_size, lr=lr, momentum=momentum, seed=seed, n=n,

@@ -7,40 +7,38 @@ import numpy as np
 from ..display.figures import plot_histograms_over_time
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import PALETTE, new_figure, show_message
+from ..recording import end_bin_fraction
 from .lesson2_shift import shift_from_start
 
 
 def describe_run(history, saturated=0.9):
     """Plain-words verdict on a grid run: (warning or None, [lines]), lines[0] a summary.
 
-    The warning names what broke: a non-finite loss, a loss that ended (mean of the last 10%
-    of steps) above twice its first value, or >= `saturated` of the last hidden layer's
-    sigmoids saturated at the end. Notes on extreme settings follow the summary.
+    The warning names what broke: the run diverged (History.diverged, the course's one rule:
+    see helpers.divergence), or >= `saturated` of the last hidden layer's sigmoids are
+    saturated at the end. Notes on extreme settings follow the summary.
     """
     loss, acts = np.asarray(history.loss), history.activations
     sat = acts["saturation"][-1, -1]
-    warnings = []
+    lines = [f"loss {loss[0]:.2f} -> {loss[-max(1, len(loss) // 10):].mean():.2f} after "
+             f"{len(loss)} steps; last hidden layer {sat:.0%} saturated"]
+    warnings, notes = [], []
     if history.diverged:
-        lines = [history.message()]
-        warnings.append("DIVERGED: the loss overflowed (lr or momentum far too large)")
-    else:
-        first, last = loss[0], loss[-max(1, len(loss) // 10):].mean()
-        lines = [f"loss {first:.2f} -> {last:.2f} after {len(loss)} steps; "
-                 f"last hidden layer {sat:.0%} saturated"]
-        if last > 2 * first:
-            warnings.append("FAILED: the loss rose instead of falling (lr or momentum too large)")
-        if sat >= saturated:
-            warnings.append("SATURATED: the last hidden layer's sigmoids are flat, "
-                            "little gradient flows")
-    edge = acts["pre_hist"][-1][:, [0, -1]].sum(axis=1) * np.diff(acts["pre_bins"][:2])
+        warnings.append(f"DIVERGED at step {history.diverged['step']} "
+                        "(lr or momentum too large)")
+        notes.append(f"diverged: {history.diverged['reason']}")
+    if sat >= saturated:
+        warnings.append("SATURATED: the last hidden layer's sigmoids are flat, "
+                        "little gradient flows")
+    edge = end_bin_fraction(acts["pre_hist"][-1], acts["pre_bins"])
     if (edge > 0.5).any():                      # mass piled up in the end bins at +-10
-        lines.append(f"layers {', '.join(str(l + 1) for l in np.flatnonzero(edge > 0.5))}: most "
-                     "input lies beyond +-10, so their W1 is capped near 10")
+        notes.append(f"layers {', '.join(str(l + 1) for l in np.flatnonzero(edge > 0.5))}: "
+                     "most input lies beyond +-10, so their W1 is capped near 10")
     if history.config["batch_size"] == 1:
-        lines.append("batch size 1: every step follows one example, so the distributions jump")
+        notes.append("batch size 1: every step follows one example, so the distributions jump")
     if history.config["momentum"] >= 0.99:
-        lines.append("momentum 0.99: a step adds up ~100 past gradients (about 100x the lr)")
-    return (warnings[0] if warnings else None), lines[:1] + warnings + lines[1:]
+        notes.append("momentum 0.99: a step adds up ~100 past gradients (about 100x the lr)")
+    return (warnings[0] if warnings else None), lines + warnings + notes
 
 
 def plot_per_layer(ax, steps, values, ylabel, title, highlight=None):
@@ -92,7 +90,7 @@ def step_scrubber(activations, value=None):
 
 
 def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
-    """Sliders batch size, lr, momentum, layer over a precomputed `run_grid`: the layer's
+    """Sliders batch size, lr, momentum, layer over a precomputed `train_grid`: the layer's
     input histograms early -> late, and every layer's W1 from step 0 over training."""
     b0, lr0, m0 = value or (batch_sizes[0], lrs[0], momenta[0])
     n_layers = next(iter(grid.values())).activations["pre_hist"].shape[1]

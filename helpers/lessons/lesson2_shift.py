@@ -13,8 +13,8 @@ import numpy as np
 from ..batchnorm import frozen_running_stats
 from ..layers import softmax_cross_entropy
 from ..network import make_mlp
-from ..optim import SGD
-from ..training import iterate_minibatches, progress_bar, train
+from ..progress import progress_bar
+from ..training import train
 
 
 def wasserstein1(p, q, bins):
@@ -91,41 +91,37 @@ def grad_at_nonlinearity(model, X, y):
     return [(out[id(a)], a.saturated(a.out)) for a in acts]
 
 
-def train_layers(model, X, y, *, layers, batch_size, lr, num_steps, check_every, probe, seed=0):
-    """Mini-batch SGD on X (N, D), y (N,) that updates ONLY the hidden layers in `layers`.
+def train_layers(model, X, y, *, layers, batch_size, lr, num_steps, measure_every, probe,
+                 seed=0):
+    """`helpers.train` on X (N, D), y (N,) that updates ONLY the hidden layers in `layers`.
 
     layers: 0-based hidden-layer indices, e.g. (0,) = first layer only, () = nothing learns
     (the control), or "all". Every other weight, the output layer's included, stays exactly
-    as it was. Every `check_every` steps the exact W1 between each layer's input on `probe`
-    (P, D) now and at step 0 is measured, per unit (then averaged over the units) and pooled
-    over all units. Returns {"steps" (T,), "w1_unit" (T, L), "w1_pooled" (T, L), "start",
-    "end"}, start/end being the per-layer inputs (P, units) before and after.
+    as it was. At step 0, every `measure_every` steps and at the end, the exact W1 between
+    each layer's input on `probe` (P, D) now and at step 0 is measured, per unit (then
+    averaged over the units) and pooled over all units. Returns {"steps" (T,), "w1_unit"
+    (T, L), "w1_pooled" (T, L), "start", "end"}, start/end being the per-layer inputs
+    (P, units) before and after.
     """
     hidden = model.linears[:len(model.activations)]
     if layers == "all":
         params = model.parameters()
     elif all(isinstance(i, (int, np.integer)) and 0 <= i < len(hidden) for i in layers):
-        params = [(f"hidden{i}.{k}", p, hidden[i].grads[k])
+        params = [(f"hidden{i + 1}.{k}", p, hidden[i].grads[k])
                   for i in layers for k, p in hidden[i].params.items()]
     else:
         raise ValueError(f"layers must be 'all' or indices 0..{len(hidden) - 1}, got {layers!r}")
-    opt, rng = SGD(params, lr=lr), np.random.default_rng(seed)
-    start = pre_activations(model, probe)
-    steps, w1_unit, w1_pooled, step = [], [], [], 0
-    model.train()
-    while True:
-        for idx in iterate_minibatches(len(X), batch_size, rng):
-            if step % check_every == 0 or step == num_steps:
-                now = pre_activations(model, probe)
-                steps.append(step)
-                w1_unit.append([wasserstein1_samples(a, b, 0).mean() for a, b in zip(start, now)])
-                w1_pooled.append([wasserstein1_samples(a, b) for a, b in zip(start, now)])
-            if step == num_steps:
-                return {"steps": np.array(steps), "w1_unit": np.array(w1_unit),
-                        "w1_pooled": np.array(w1_pooled), "start": start, "end": now}
-            model.backward(softmax_cross_entropy(model.forward(X[idx]), y[idx])[1])
-            opt.step()
-            step += 1
+    history = train(model, X, y, batch_size=batch_size, lr=lr, num_steps=num_steps, seed=seed,
+                    parameters=params, eval_every=0, measure_every=measure_every,
+                    measure=lambda m: pre_activations(m, probe))
+    inputs = history.measurements                 # per checkpoint: each layer's (P, units)
+    start = inputs[0]
+    return {"steps": np.array(history.measure_steps),
+            "w1_unit": np.array([[wasserstein1_samples(a, b, axis=0).mean()
+                                  for a, b in zip(start, now)] for now in inputs]),
+            "w1_pooled": np.array([[wasserstein1_samples(a, b) for a, b in zip(start, now)]
+                                   for now in inputs]),
+            "start": start, "end": inputs[-1]}
 
 
 def train_grid(X, y, batch_sizes, lrs, momenta, *, num_steps, record_every, probe, seed=0,
