@@ -6,8 +6,10 @@ functions, so a run called "diverged" in one lesson is called so in every other.
 Cross-entropy over K classes (every MNIST network): a uniform guess scores ln K (2.30 for 10
 classes), and a network that has not learned yet sits near it. A run has diverged when its
 loss stops being finite, or when its mean loss over the last tenth of the run is above
-1.5 ln K: worse than guessing by half, which a network reaches only with large, confidently
-wrong outputs (its weights blew up). A run that merely has not learned yet is not "diverged".
+1.5 ln K, worse than guessing by half (which a network reaches only with large, confidently
+wrong outputs: its weights blew up), and above its loss at the start. The second condition
+spares a network initialised with large weights: it starts far above ln K and may still be
+learning. A run that merely has not learned yet is not "diverged" either.
 
 Least squares (lesson 1's two-parameter bowl): the loss has no ceiling like ln K, so the rule
 is growth: the loss stops being finite, or exceeds 100 times its starting value.
@@ -34,15 +36,17 @@ def cross_entropy_divergence(losses, num_classes=10):
     bad = np.flatnonzero(~np.isfinite(losses))
     if bad.size:
         return {"step": int(bad[0]), "reason": f"the loss became {losses[bad[0]]}"}
-    bar = CROSS_ENTROPY_FACTOR * math.log(num_classes)
+    guess = CROSS_ENTROPY_FACTOR * math.log(num_classes)
+    bar = max(guess, losses[0])
     tail_start = len(losses) - max(1, round(TAIL * len(losses)))
     tail = losses[tail_start:]
     if tail.mean() <= bar:
         return None
     step = tail_start + int(np.flatnonzero(tail > bar)[0])
     return {"step": step, "reason": f"the loss over the last tenth of the run averaged "
-                                    f"{tail.mean():.2f}, above 1.5 ln {num_classes} = {bar:.2f} "
-                                    f"(worse than guessing)"}
+                                    f"{tail.mean():.2f}, above 1.5 ln {num_classes} = {guess:.2f} "
+                                    f"(worse than guessing) and above its start "
+                                    f"({losses[0]:.2f})"}
 
 
 def least_squares_divergence(loss, start_loss):

@@ -31,7 +31,7 @@ def test_a_tail_above_the_bar_is_diverged_at_its_first_step_above():
     assert cross_entropy_divergence(losses) == {
         "step": 18,
         "reason": "the loss over the last tenth of the run averaged 10.00, above "
-                  "1.5 ln 10 = 3.45 (worse than guessing)"}
+                  "1.5 ln 10 = 3.45 (worse than guessing) and above its start (1.00)"}
     losses = [1.0] * 18 + [3.0, 8.0]              # mean 5.5: the first step above is 19
     assert cross_entropy_divergence(losses)["step"] == 19
 
@@ -53,6 +53,9 @@ def test_a_slow_learner_near_ln_10_is_not_diverged():
 @pytest.mark.parametrize("n, tail", [(1, 1), (5, 1), (10, 1), (20, 2), (100, 10)])
 def test_the_tail_is_the_last_tenth_and_at_least_one_step(n, tail):
     losses = [1.0] * (n - tail) + [10.0] * tail
+    if n == tail:                                  # a one-step run cannot be worse than its start
+        assert cross_entropy_divergence(losses) is None
+        return
     assert cross_entropy_divergence(losses)["step"] == n - tail
     losses[n - tail] = 1.0                         # one more good step in the tail: mean below
     if tail == 1:
@@ -62,12 +65,19 @@ def test_the_tail_is_the_last_tenth_and_at_least_one_step(n, tail):
 
 
 def test_the_bar_follows_the_number_of_classes():
-    losses = [1.2] * 10                            # 1.5 ln 2 = 1.04 < 1.2 < 1.5 ln 10 = 3.45
+    losses = [0.5] + [1.2] * 9                     # 1.5 ln 2 = 1.04 < 1.2 < 1.5 ln 10 = 3.45
     assert cross_entropy_divergence(losses, num_classes=10) is None
     assert cross_entropy_divergence(losses, num_classes=2) == {
         "step": 9,
         "reason": "the loss over the last tenth of the run averaged 1.20, above "
-                  "1.5 ln 2 = 1.04 (worse than guessing)"}
+                  "1.5 ln 2 = 1.04 (worse than guessing) and above its start (0.50)"}
+
+
+def test_a_run_that_starts_above_the_bar_diverges_only_by_getting_worse():
+    """A network initialised with large weights starts far above 1.5 ln K and may still be
+    learning (lesson 3's init-scale sweep): diverged only if it ends above where it began."""
+    assert cross_entropy_divergence([20.0] + [12.0] * 9 + [5.0] * 10) is None
+    assert cross_entropy_divergence([20.0] * 18 + [25.0, 25.0])["step"] == 18
 
 
 def test_least_squares_rules():

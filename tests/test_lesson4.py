@@ -1,33 +1,41 @@
 """Lesson 4 (batch norm at inference): running estimates against BatchNorm and closed forms,
-momentum conventions, population and precise statistics, folding, and the lesson's widgets."""
+momentum conventions, population and precise statistics, folding, and the lesson's widgets
+(helpers/lessons/lesson4_running.py, lesson4_eval.py, lesson4_tracking.py, lesson4_figures.py)."""
 import copy
 
-import matplotlib
+import matplotlib.pyplot as plt
+import numpy as np
+import pytest
 
-matplotlib.use("Agg")
-
-import matplotlib.pyplot as plt  # noqa: E402
-import numpy as np  # noqa: E402
-import pytest  # noqa: E402
-
-from helpers import (  # noqa: E402
-    BatchNorm,
-    Linear,
-    Sequential,
-    Sigmoid,
-    frozen_running_stats,  # noqa: E402
-    make_mlp,
+from helpers import BatchNorm, Linear, Sequential, Sigmoid, frozen_running_stats, make_mlp
+from helpers.display.panels import activation_panel
+from helpers.lessons import lesson4_figures as ip
+from helpers.lessons.lesson4_eval import (
+    fold_batchnorm,
+    forward_batch_stats,
+    get_running_stats,
+    inference_cost,
+    population_stats,
+    recompute_running_stats,
+    set_running_stats,
+    single_batch_stats,
+    train_eval_gap,
 )
-from helpers.display.panels import activation_panel  # noqa: E402
-from helpers.lessons import lesson4_figures as ip  # noqa: E402
-from helpers.lessons import lesson4_inference as inf  # noqa: E402
+from helpers.lessons.lesson4_running import (
+    convert_momentum,
+    effective_window,
+    ema_update,
+    running_estimates,
+)
+from helpers.lessons.lesson4_tracking import track_running_stats, tracking_error
 
 SIZES = (20, 12, 12, 4)          # a small MLP: 20 inputs, two hidden layers, 4 classes
 
 
-def small_model(rng, batchnorm=True):
+def small_model(rng, batchnorm=True, input_grad=False):
     """A BN MLP with non-trivial gamma, beta and running statistics."""
-    model = make_mlp(SIZES, batchnorm=batchnorm, init="xavier", seed=int(rng.integers(1000)))
+    model = make_mlp(SIZES, batchnorm=batchnorm, init="xavier", seed=int(rng.integers(1000)),
+                     input_grad=input_grad)
     for bn in model.batchnorms:
         bn.gamma[:] = rng.uniform(0.5, 2.0, bn.num_features)
         bn.beta[:] = rng.normal(size=bn.num_features)
@@ -41,21 +49,15 @@ def data(rng, n=64):
     return X, rng.integers(0, SIZES[-1], size=n)
 
 
-@pytest.fixture(autouse=True)
-def close_figures():
-    yield
-    plt.close("all")
-
-
 # --- momentum conventions -------------------------------------------------------------------
 
 def test_convert_momentum_values_and_round_trip():
-    assert inf.convert_momentum(0.99, "keras", "pytorch") == pytest.approx(0.01)
-    assert inf.convert_momentum(0.1, "pytorch", "keras") == pytest.approx(0.9)
-    assert inf.convert_momentum(0.9, "onnx", "cs231n") == 0.9         # same convention: unchanged
-    assert inf.convert_momentum(0.1, "pytorch", "pytorch") == 0.1
+    assert convert_momentum(0.99, "keras", "pytorch") == pytest.approx(0.01)
+    assert convert_momentum(0.1, "pytorch", "keras") == pytest.approx(0.9)
+    assert convert_momentum(0.9, "onnx", "cs231n") == 0.9         # same convention: unchanged
+    assert convert_momentum(0.1, "pytorch", "pytorch") == 0.1
     for m in np.linspace(0.0, 1.0, 41):
-        back = inf.convert_momentum(inf.convert_momentum(m, "keras", "pytorch"), "pytorch", "keras")
+        back = convert_momentum(convert_momentum(m, "keras", "pytorch"), "pytorch", "keras")
         assert back == pytest.approx(m, abs=1e-15)
         if m >= 0.5:                       # 1 - m is exact there (Sterbenz), so the trip is too
             assert back == m
@@ -64,45 +66,49 @@ def test_convert_momentum_values_and_round_trip():
 def test_both_conventions_give_identical_running_stats(rng):
     stream = rng.normal(size=(200, 5))
     for keras_m in (0.5, 0.9, 0.99):
-        keras = inf.running_estimates(stream, keras_m, convention="keras")
-        torch = inf.running_estimates(stream, inf.convert_momentum(keras_m, "keras", "pytorch"))
+        keras = running_estimates(stream, keras_m, convention="keras")
+        torch = running_estimates(stream, convert_momentum(keras_m, "keras", "pytorch"))
         assert np.array_equal(keras, torch)
     # the unconverted number is a different average
-    assert not np.allclose(inf.running_estimates(stream, 0.9, convention="keras"),
-                           inf.running_estimates(stream, 0.9))
+    assert not np.allclose(running_estimates(stream, 0.9, convention="keras"),
+                           running_estimates(stream, 0.9))
 
 
 def test_batchnorm_layer_with_converted_momentum_equals_keras_formula(rng):
-    bn = BatchNorm(3, momentum=inf.convert_momentum(0.9, "keras", "pytorch"))
+    bn = BatchNorm(3, momentum=convert_momentum(0.9, "keras", "pytorch"))
     last = BatchNorm(3, momentum=1.0)        # keeps exactly the last batch's statistics
     mean, var = np.zeros(3), np.ones(3)
     for _ in range(30):
         xb = rng.normal(2.0, 3.0, size=(8, 3))
         bn.forward(xb)
         last.forward(xb)
-        mean = inf.ema_update(mean, last.running_mean, 0.9, convention="keras")
-        var = inf.ema_update(var, last.running_var, 0.9, convention="keras")
+        mean = ema_update(mean, last.running_mean, 0.9, convention="keras")
+        var = ema_update(var, last.running_var, 0.9, convention="keras")
     assert np.array_equal(bn.running_mean, mean) and np.array_equal(bn.running_var, var)
 
 
-@pytest.mark.parametrize("bad", [
-    dict(momentum=0.5, source="tensorflow"), dict(momentum=0.5, target="jax"),
-    dict(momentum=1.5), dict(momentum=-0.1), dict(momentum=True), dict(momentum="0.9")])
-def test_convert_momentum_errors(bad):
-    with pytest.raises(ValueError):
-        inf.convert_momentum(**bad)
+@pytest.mark.parametrize("bad, match", [
+    (dict(momentum=0.5, source="tensorflow"), "convention must be one of .* got 'tensorflow'"),
+    (dict(momentum=0.5, target="jax"), "convention must be one of .* got 'jax'"),
+    (dict(momentum=1.5), r"momentum must be a number in \[0, 1\], got 1.5"),
+    (dict(momentum=-0.1), r"momentum must be a number in \[0, 1\], got -0.1"),
+    (dict(momentum=True), r"momentum must be a number in \[0, 1\], got True"),
+    (dict(momentum="0.9"), r"momentum must be a number in \[0, 1\], got '0.9'")])
+def test_convert_momentum_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        convert_momentum(**bad)
 
 
 def test_effective_window():
-    assert inf.effective_window(0.1) == pytest.approx(19)
-    assert inf.effective_window(0.99, "keras") == pytest.approx(199)
+    assert effective_window(0.1) == pytest.approx(19)
+    assert effective_window(0.99, "keras") == pytest.approx(199)
     a, ages = 0.05, np.arange(5000)
     w = a * (1 - a) ** ages
-    n = inf.effective_window(a)
+    n = effective_window(a)
     assert np.sum(w * ages) == pytest.approx((n - 1) / 2)            # same mean age
     assert np.sum(w ** 2) == pytest.approx(1 / n)                    # same noise
-    with pytest.raises(ValueError):
-        inf.effective_window(0.0)
+    with pytest.raises(ValueError, match="never takes in a new batch"):
+        effective_window(0.0)
 
 
 # --- running estimates ----------------------------------------------------------------------
@@ -119,8 +125,8 @@ def test_running_estimates_match_batchnorm_layer(rng, kw):
         means.append(last.running_mean.copy())
         variances.append(last.running_var.copy())
         running.append((bn.running_mean.copy(), bn.running_var.copy()))
-    est_m = inf.running_estimates(np.array(means), **kw)
-    est_v = inf.running_estimates(np.array(variances), init=1.0, **kw)
+    est_m = running_estimates(np.array(means), **kw)
+    est_v = running_estimates(np.array(variances), init=1.0, **kw)
     np.testing.assert_allclose(est_m, [r[0] for r in running], rtol=1e-12, atol=1e-13)
     np.testing.assert_allclose(est_v, [r[1] for r in running], rtol=1e-12, atol=1e-13)
     # the stream itself is each batch's mean and unbiased variance
@@ -133,22 +139,24 @@ def test_running_estimates_closed_forms(rng):
     s = rng.normal(size=(25, 3))
     a, T = 0.2, len(s)
     ema = (1 - a) ** T * 1.0 + sum(a * (1 - a) ** (T - 1 - k) * s[k] for k in range(T))
-    np.testing.assert_allclose(inf.running_estimates(s, a, init=1.0)[-1], ema, rtol=1e-12)
-    np.testing.assert_allclose(inf.running_estimates(s, None)[-1], s.mean(axis=0), rtol=1e-12)
-    np.testing.assert_allclose(inf.running_estimates(s, window=7)[-1], s[-7:].mean(axis=0),
+    np.testing.assert_allclose(running_estimates(s, a, init=1.0)[-1], ema, rtol=1e-12)
+    np.testing.assert_allclose(running_estimates(s, None)[-1], s.mean(axis=0), rtol=1e-12)
+    np.testing.assert_allclose(running_estimates(s, window=7)[-1], s[-7:].mean(axis=0),
                                rtol=1e-12)
-    np.testing.assert_allclose(inf.running_estimates(s, window=7)[2], s[:3].mean(axis=0),
+    np.testing.assert_allclose(running_estimates(s, window=7)[2], s[:3].mean(axis=0),
                                rtol=1e-12)
-    assert inf.running_estimates(s[:, 0], 0.3).shape == (25,)
+    assert running_estimates(s[:, 0], 0.3).shape == (25,)
 
 
-@pytest.mark.parametrize("bad", [dict(stream=np.zeros((0, 2))), dict(stream=np.zeros((2, 2, 2))),
-                                 dict(stream=np.zeros(3), window=0),
-                                 dict(stream=np.zeros(3), momentum=2.0),
-                                 dict(stream=np.zeros(3), convention="caffe")])
-def test_running_estimates_errors(bad):
-    with pytest.raises(ValueError):
-        inf.running_estimates(**bad)
+@pytest.mark.parametrize("bad, match", [
+    (dict(stream=np.zeros((0, 2))), r"stream must be .* got shape \(0, 2\)"),
+    (dict(stream=np.zeros((2, 2, 2))), r"stream must be .* got shape \(2, 2, 2\)"),
+    (dict(stream=np.zeros(3), window=0), "window must be a positive int, got 0"),
+    (dict(stream=np.zeros(3), momentum=2.0), r"momentum must be a number in \[0, 1\], got 2.0"),
+    (dict(stream=np.zeros(3), convention="caffe"), "convention must be one of .* got 'caffe'")])
+def test_running_estimates_errors(bad, match):
+    with pytest.raises(ValueError, match=match):
+        running_estimates(**bad)
 
 
 # --- population and precise statistics ------------------------------------------------------
@@ -156,8 +164,8 @@ def test_running_estimates_errors(bad):
 def test_population_stats_equal_direct_computation(rng):
     model = small_model(rng)
     X, _ = data(rng, 100)
-    before = inf.get_running_stats(model)
-    stats = inf.population_stats(model, X)
+    before = get_running_stats(model)
+    stats = population_stats(model, X)
     h = X                      # the whole training set through the network by hand
     lins, bns = model.linears, model.batchnorms
     for l, (lin, bn) in enumerate(zip(lins, bns)):
@@ -166,10 +174,10 @@ def test_population_stats_equal_direct_computation(rng):
         np.testing.assert_allclose(stats[l][1], x.var(axis=0), rtol=1e-12)
         z = bn.gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + bn.eps) + bn.beta
         h = 1 / (1 + np.exp(-z))
-    for (m0, v0), (m1, v1) in zip(before, inf.get_running_stats(model)):
+    for (m0, v0), (m1, v1) in zip(before, get_running_stats(model)):
         assert np.array_equal(m0, m1) and np.array_equal(v0, v1)      # model untouched
     # eval mode with these statistics normalizes every layer to mean beta, std ~gamma
-    inf.set_running_stats(model, stats).eval().forward(X)
+    set_running_stats(model, stats).eval().forward(X)
     pre = model.activations[1].x
     np.testing.assert_allclose(pre.mean(axis=0), model.batchnorms[1].beta, atol=1e-10)
 
@@ -177,7 +185,7 @@ def test_population_stats_equal_direct_computation(rng):
 def test_recompute_running_stats_is_algorithm_2(rng):
     model = small_model(rng)
     X, _ = data(rng, 50)                           # batches of 8: 6 full ones, 2 examples left
-    out = inf.recompute_running_stats(model, X, batch_size=8)
+    out = recompute_running_stats(model, X, batch_size=8)
     assert out is model and not model.training
     assert all(bn.momentum == 0.1 for bn in model.batchnorms)     # restored
     x = X[:48] @ model.linears[0].params["W"]
@@ -186,16 +194,16 @@ def test_recompute_running_stats_is_algorithm_2(rng):
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(model.batchnorms[0].running_var,
                                8 / 7 * batches.var(axis=1).mean(axis=0), rtol=1e-12)
-    with pytest.raises(ValueError):
-        inf.recompute_running_stats(model, X, batch_size=1)
-    with pytest.raises(ValueError):
-        inf.recompute_running_stats(make_mlp(SIZES, batchnorm=True, window=3), X)
+    with pytest.raises(ValueError, match=r"batch_size must be from 2 to len\(X\)=50, got 1"):
+        recompute_running_stats(model, X, batch_size=1)
+    with pytest.raises(ValueError, match="needs BatchNorm layers without a window"):
+        recompute_running_stats(make_mlp(SIZES, batchnorm=True, window=3), X, batch_size=8)
 
 
 def test_single_batch_stats_equal_momentum_one_layer(rng):
     model = small_model(rng)
     X, _ = data(rng, 16)
-    stats = inf.single_batch_stats(model, X)
+    stats = single_batch_stats(model, X)
     probe = copy.deepcopy(model)
     for bn in probe.batchnorms:
         bn.momentum = 1.0
@@ -203,48 +211,49 @@ def test_single_batch_stats_equal_momentum_one_layer(rng):
     for (m, v), bn in zip(stats, probe.batchnorms):
         np.testing.assert_allclose(m, bn.running_mean, rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(v, bn.running_var, rtol=1e-10)
-    with pytest.raises(ValueError):
-        inf.single_batch_stats(model, X[:1])
+    with pytest.raises(ValueError, match="a batch needs at least 2 examples, got 1"):
+        single_batch_stats(model, X[:1])
 
 
 def test_forward_batch_stats(rng):
     model = small_model(rng)
     X, _ = data(rng, 40)
-    before = inf.get_running_stats(model)
-    out = inf.forward_batch_stats(model, X, 8)
+    before = get_running_stats(model)
+    out = forward_batch_stats(model, X, 8)
     with frozen_running_stats(model.train()):
         ref = np.concatenate([model.forward(X[i:i + 8]) for i in range(0, 40, 8)])
     np.testing.assert_allclose(out, ref, rtol=1e-10, atol=1e-12)
-    one = inf.forward_batch_stats(model, X, 1)            # a batch of one: beta, whatever x is
+    one = forward_batch_stats(model, X, 1)            # a batch of one: beta, whatever x is
     assert np.all(one == one[0])
-    for (m0, v0), (m1, v1) in zip(before, inf.get_running_stats(model)):
+    for (m0, v0), (m1, v1) in zip(before, get_running_stats(model)):
         assert np.array_equal(m0, m1) and np.array_equal(v0, v1)
     for bad in (0, 2.5, True):
-        with pytest.raises(ValueError):
-            inf.forward_batch_stats(model, X, bad)
+        with pytest.raises(ValueError, match=f"batch_size must be a positive int, got {bad}"):
+            forward_batch_stats(model, X, bad)
 
 
 def test_train_eval_gap_vanishes_with_population_stats_and_one_batch(rng):
     model = small_model(rng)
     X, y = data(rng, 60)
-    inf.set_running_stats(model, inf.population_stats(model, X))
-    gap = inf.train_eval_gap(model, X, y, batch_size=60)
+    set_running_stats(model, population_stats(model, X))
+    gap = train_eval_gap(model, X, y, batch_size=60)
     assert gap["mismatch"] < 1e-10 and gap["disagree"] == 0
     assert gap["eval_acc"] == gap["train_acc"]
-    assert inf.train_eval_gap(model, X, y, batch_size=2)["mismatch"] > 0.01
+    assert train_eval_gap(model, X, y, batch_size=2)["mismatch"] > 0.01
 
 
 def test_set_running_stats_errors(rng):
-    with pytest.raises(ValueError):
-        inf.set_running_stats(small_model(rng), [(np.zeros(12), np.ones(12))])
+    with pytest.raises(ValueError, match=r"expected 2 \(mean, var\) pairs, one per BatchNorm, "
+                                         "got 1"):
+        set_running_stats(small_model(rng), [(np.zeros(12), np.ones(12))])
 
 
 # --- folding ----------------------------------------------------------------------------------
 
 def test_fold_matches_eval_mode_to_1e12(rng):
-    model = small_model(rng)
+    model = small_model(rng, input_grad=True)      # so backward returns d loss / d input
     X, _ = data(rng, 30)
-    folded = inf.fold_batchnorm(model)
+    folded = fold_batchnorm(model)
     assert not folded.batchnorms and len(folded.linears) == len(model.linears)
     out = model.eval().forward(X)
     assert np.abs(folded.forward(X) - out).max() < 1e-12
@@ -264,17 +273,17 @@ def test_fold_keeps_linear_bias_and_leaves_model_unchanged(rng):
     model = Sequential([lin, bn, Sigmoid(), Linear(3, 2, rng=1)]).eval()
     W = lin.params["W"].copy()
     X = rng.normal(size=(7, 5))
-    assert np.abs(inf.fold_batchnorm(model).forward(X) - model.forward(X)).max() < 1e-12
+    assert np.abs(fold_batchnorm(model).forward(X) - model.forward(X)).max() < 1e-12
     assert np.array_equal(lin.params["W"], W)
-    with pytest.raises(ValueError):
-        inf.fold_batchnorm(Sequential([BatchNorm(5), Linear(5, 2, rng=0)]))
-    with pytest.raises(ValueError):
-        inf.fold_batchnorm(Sequential([Linear(5, 3, rng=0), Sigmoid(), BatchNorm(3)]))
+    with pytest.raises(ValueError, match=r"model.layers\[0\] \(BatchNorm\(5.*\)\) does not follow"):
+        fold_batchnorm(Sequential([BatchNorm(5), Linear(5, 2, rng=0)]))
+    with pytest.raises(ValueError, match=r"model.layers\[2\] \(BatchNorm\(3.*\)\) does not follow"):
+        fold_batchnorm(Sequential([Linear(5, 3, rng=0), Sigmoid(), BatchNorm(3)]))
 
 
 def test_inference_cost():
     model = make_mlp((784, 100, 100, 100, 10), batchnorm=True)
-    cost, folded = inf.inference_cost(model), inf.inference_cost(inf.fold_batchnorm(model))
+    cost, folded = inference_cost(model), inference_cost(fold_batchnorm(model))
     assert cost["multiply-adds"] == folded["multiply-adds"] == 784 * 100 + 2 * 100 * 100 + 1000
     assert cost["bn ops"] == 1200 and folded["bn ops"] == 0
     assert cost["bias adds"] == 10 and folded["bias adds"] == 310
@@ -291,28 +300,37 @@ def tracks():
     rng = np.random.default_rng(0)
     X = rng.normal(size=(240, 20))
     y = (X[:, :4].argmax(axis=1)).astype(np.int64)     # a learnable 4-class problem
-    kw = dict(momenta=MOMENTA, num_steps=30, lr=0.5, checkpoint_every=10, X_test=X[:80],
+    kw = dict(momenta=MOMENTA, num_steps=30, lr=0.5, measure_every=10, X_test=X[:80],
               y_test=y[:80], sizes=SIZES, probe=X[:50])
-    return X, y, {b: inf.track_running_stats(X, y, batch_size=b, **kw) for b in (8, 32)}
+    return X, y, {b: track_running_stats(X, y, batch_size=b, **kw) for b in (8, 32)}
 
 
 def test_track_running_stats_shapes_and_consistency(tracks):
     X, y, runs = tracks
     t = runs[8]
-    assert t["steps"].shape == (30,) and list(t["ckpt_steps"]) == [0, 10, 20, 30]
+    assert t["steps"].shape == (30,) and list(t["measure_steps"]) == [0, 10, 20, 30]
     assert len(t["batch_mean"]) == 2 and t["batch_mean"][0].shape == (30, 12)
-    assert t["train_hist"].shape == (4, 2, 400) and t["eval_hist"][0.1].shape == (4, 2, 400)
+    assert t["train_activations"]["pre_hist"].shape == (4, 2, 400)
+    assert t["eval_activations"][0.1]["pre_hist"].shape == (4, 2, 400)
+    assert list(t["eval_activations"][0.1]["steps"]) == [0, 10, 20, 30]
+    # the last eval-mode checkpoint is the final weights normalized with that EMA's statistics
+    final = set_running_stats(copy.deepcopy(t["model"]), t["final_stats"][0.1]).eval()
+    final.forward(X[:50])
+    np.testing.assert_allclose(t["eval_activations"][0.1]["pre_mean"][-1],
+                               [a.x.mean() for a in final.activations], rtol=1e-12)
     for m in MOMENTA:
         means, variances = t["running"][m]
         for l in range(2):
-            np.testing.assert_allclose(means[l], inf.running_estimates(t["batch_mean"][l], m),
+            np.testing.assert_allclose(means[l], running_estimates(t["batch_mean"][l], m),
                                        rtol=1e-12, atol=1e-14)
-            np.testing.assert_allclose(variances[l], inf.running_estimates(
+            np.testing.assert_allclose(variances[l], running_estimates(
                 t["batch_var"][l], m, init=1.0), rtol=1e-12)
             assert np.array_equal(t["final_stats"][m][l][0], means[l][-1])
-        assert 0.0 <= t["test_acc"][m] <= 1.0
+        # the reported eval-mode accuracy is that of the final weights with this EMA's stats
+        with_ema = set_running_stats(copy.deepcopy(t["model"]), t["final_stats"][m])
+        assert t["test_acc"][m] == with_ema.accuracy(X[:80], y[:80])
     # the last checkpoint's population statistics are those of the final weights
-    for (m, v), pm, pv in zip(inf.population_stats(t["model"], X), t["pop_mean"], t["pop_var"]):
+    for (m, v), pm, pv in zip(population_stats(t["model"], X), t["pop_mean"], t["pop_var"]):
         np.testing.assert_allclose(m, pm[-1], rtol=1e-12, atol=1e-14)
         np.testing.assert_allclose(v, pv[-1], rtol=1e-12)
     assert t["diverged"] is None
@@ -320,8 +338,8 @@ def test_track_running_stats_shapes_and_consistency(tracks):
 
 def test_bn_momentum_does_not_change_training(tracks):
     X, y, runs = tracks
-    other = inf.track_running_stats(X, y, batch_size=8, momenta=(0.5,), num_steps=30, lr=0.5,
-                                    checkpoint_every=10, sizes=SIZES)
+    other = track_running_stats(X, y, batch_size=8, momenta=(0.5,), num_steps=30, lr=0.5,
+                                measure_every=10, sizes=SIZES)
     assert np.array_equal(other["loss"], runs[8]["loss"])
     assert np.array_equal(other["batch_mean"][1], runs[8]["batch_mean"][1])
 
@@ -329,9 +347,9 @@ def test_bn_momentum_does_not_change_training(tracks):
 def test_tracking_error(tracks):
     t = tracks[2][8]
     pop_at_steps = np.zeros_like(t["batch_mean"][0])
-    pop_at_steps[t["ckpt_steps"][1:] - 1] = t["pop_mean"][0][1:]
-    assert inf.tracking_error(t, 0, pop_at_steps, "mean") == pytest.approx(0.0, abs=1e-12)
-    assert inf.tracking_error(t, 0, pop_at_steps + 1.0, "mean") > 0.1
+    pop_at_steps[t["measure_steps"][1:] - 1] = t["pop_mean"][0][1:]
+    assert tracking_error(t, 0, pop_at_steps, "mean") == pytest.approx(0.0, abs=1e-12)
+    assert tracking_error(t, 0, pop_at_steps + 1.0, "mean") > 0.1
 
 
 # --- widgets and figures ----------------------------------------------------------------------
@@ -421,18 +439,19 @@ def test_static_figures(tracks):
     fig, axes = plt.subplots(1, 2)
     X, y, _ = tracks
     model = tracks[2][8]["model"]
-    sweep = {b: inf.train_eval_gap(model, X[:80], y[:80], b) for b in (2, 8, 40)}
+    sweep = {b: train_eval_gap(model, X[:80], y[:80], b) for b in (2, 8, 40)}
     ip.plot_gap(axes, {"a": sweep, "b": sweep}, accuracy_of=("a",))
     assert len(axes[0].get_lines()) == 2 and len(axes[1].get_lines()) == 2
 
 
 def test_a_diverging_run_draws_a_message(tracks):
     X, y, _ = tracks
-    t = inf.track_running_stats(X, y, batch_size=8, momenta=MOMENTA, num_steps=30, lr=1e307,
-                                checkpoint_every=10, X_test=X[:80], y_test=y[:80], sizes=SIZES)
-    assert t["diverged"] is not None
+    t = track_running_stats(X, y, batch_size=8, momenta=MOMENTA, num_steps=30, lr=1e307,
+                            measure_every=10, X_test=X[:80], y_test=y[:80], sizes=SIZES)
+    assert t["diverged"] == 2                    # two huge updates, then the loss is not finite
+    assert list(t["measure_steps"]) == [0] and np.isnan(t["pop_acc"])
     fig = ip.draw_tracking(t, 0.1)
-    assert "diverged at step" in texts(fig)
+    assert "training diverged at step 2: nothing to track" in texts(fig)
     panel = activation_panel(ip.histories_for_panel({(8, m): t for m in MOMENTA}), (8,), MOMENTA,
                              value=(8, 0.1))
     assert "diverged" in texts(panel.figure())

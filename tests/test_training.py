@@ -172,17 +172,33 @@ def test_a_non_finite_loss_stops_training_at_that_step_without_warnings(mnist):
     assert hist.message() == f"training diverged at step {step}: the loss became nan"
 
 
-def test_a_confidently_wrong_network_is_diverged_by_its_last_tenth():
-    """The loss stays finite but far above 1.5 ln K: diverged at the first step of the last
-    tenth, after the whole run (a finite loss never stops training)."""
+def test_a_network_driven_confidently_wrong_is_diverged_by_its_last_tenth():
+    """The loss stays finite but ends far above 1.5 ln K and above its start: diverged at the
+    first step of the last tenth, after the whole run (a finite loss never stops training)."""
     X, y = _toy(k=3)
     y = 1 + y % 2                                  # labels 1 and 2 only
     model = make_mlp((4, 5, 3), seed=0)
-    model.linears[-1].params["b"][:] = [50.0, 0.0, 0.0]   # every example says "class 0"
-    hist = train(model, X, y, batch_size=10, lr=1e-4, num_steps=20, eval_every=0)
-    assert hist.num_steps == 20 and min(hist.loss) > 1.5 * math.log(3)
+    bias = model.linears[-1].params["b"]
+
+    def push_towards_class_0(step, model, loss):   # every step: more sure of the wrong class
+        bias[0] += 5.0
+
+    hist = train(model, X, y, batch_size=10, lr=1e-4, num_steps=20, eval_every=0,
+                 callback=push_towards_class_0)
+    assert hist.num_steps == 20 and hist.loss[-1] > 1.5 * math.log(3) > hist.loss[0]
     assert hist.diverged["step"] == 18                     # the last tenth is steps 18, 19
     assert "above 1.5 ln 3 = 1.65" in hist.diverged["reason"]
+
+
+def test_a_network_that_starts_confidently_wrong_and_stays_so_is_not_diverged():
+    """Above 1.5 ln K from the first step but no worse than it began: not diverged (a large
+    initialisation is not a blow-up)."""
+    X, y = _toy(k=3)
+    y = 1 + y % 2
+    model = make_mlp((4, 5, 3), seed=0)
+    model.linears[-1].params["b"][:] = [50.0, 0.0, 0.0]   # every example says "class 0"
+    hist = train(model, X, y, batch_size=10, lr=1e-4, num_steps=20, eval_every=0)
+    assert min(hist.loss) > 1.5 * math.log(3) and hist.diverged is None
 
 
 def test_a_slow_learner_near_ln_10_is_not_diverged(mnist):

@@ -6,7 +6,11 @@
     lesson2_figures.py     the step scrubber and the shift panel
     lesson3_training.py    plain vs batch norm, sensitivity sweeps, the noise of mu_B
     lesson3_figures.py     sweep, mu_B spread, learned gamma/beta
-    lesson4_inference.py   running estimates, momentum conventions, population stats, folding
+    lesson4_running.py     running estimates of a stream (EMA, window, cumulative), momentum
+                           conventions
+    lesson4_eval.py        eval mode: population and precise statistics, the train/eval gap,
+                           folding
+    lesson4_tracking.py    running estimates against the population statistics during training
     lesson4_figures.py     tracking panel, estimator and gap figures
     lesson5_why.py         noisy batch norm, Santurkar et al.'s measures, drift, lr sweep
     lesson5_figures.py     Figure 1 of the paper, the sweep, the measures, the noise panel

@@ -5,20 +5,30 @@ over learning rates or weight-init scales and caches the result for the session,
 cell again costs nothing; `batch_mean_spread` measures how much a batch mean varies from
 batch to batch; `gd_relative_errors` shows one learning rate favouring large-scale features;
 `edge_fraction` reads how much of a layer's input sits beyond the recorded histogram range.
+A run counts as diverged by the course's one rule (`helpers.divergence`, via History.diverged).
 Their figures are in lesson3_figures.
 """
 import hashlib
+import textwrap
 
 import numpy as np
 
+from ..batchnorm import batch_of_one_message
 from ..network import make_mlp
+from ..progress import progress_bar
+from ..recording import end_bin_fraction
 from ..training import train
 
 LABELS = ("plain", "batch norm")
 PARAMS = ("lr", "scale")
-DIVERGE_FACTOR = 1.5    # a run whose final loss ends 1.5x above its first loss has diverged
-BATCH_OF_ONE = "no run: batch norm cannot train\non batches of 1 (the variance\nof one value is 0)"
 _CACHE = {}
+
+
+def no_run_message(model, batch_size):
+    """The engine's batch-of-one message for `model`'s first batch norm, wrapped to fit
+    into one small panel (a panel shows it in place of a run)."""
+    shape = (batch_size, model.batchnorms[0].num_features)
+    return textwrap.fill(batch_of_one_message(shape), 34)
 
 
 def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **kwargs):
@@ -26,7 +36,7 @@ def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **
 
     X (N, D), y (N,); kwargs go to make_mlp (init, scale, sizes, seed) or train (X_test,
     y_test, eval_every, record_every). Returns {label: History}; batch norm with batch_size 1
-    gives a message str instead (the engine refuses it). models: a dict to receive the models.
+    gives the engine's message instead (`no_run_message`). models: a dict to receive the models.
     """
     mlp_keys = {"init", "scale", "sizes", "seed", "activation"}
     mlp_kw = {k: v for k, v in kwargs.items() if k in mlp_keys}
@@ -35,7 +45,7 @@ def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **
     for label in LABELS:
         model = make_mlp(batchnorm=label == "batch norm", **mlp_kw)
         if label == "batch norm" and batch_size == 1:
-            out[label] = BATCH_OF_ONE
+            out[label] = no_run_message(model, batch_size)
             continue
         out[label] = train(model, X, y, batch_size=batch_size, lr=lr, num_steps=num_steps,
                            momentum=momentum, seed=mlp_kw.get("seed", 0), **train_kw)
@@ -44,20 +54,12 @@ def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **
     return out
 
 
-def diverged(history, factor=DIVERGE_FACTOR):
-    """True if the loss became non-finite, or its last tenth ended `factor`x above the start."""
-    if history.diverged:
-        return True
-    tail = history.loss[-max(1, len(history.loss) // 10):]
-    return bool(np.mean(tail) > factor * history.loss[0])
-
-
 def edge_fraction(history, layer, step=-1):
-    """Fraction of a hidden layer's inputs to the nonlinearity in the end bins of the recorded
-    histogram (|x| > 9.95 for the default bins: a sigmoid there passes almost no gradient)."""
+    """Fraction of hidden layer `layer` (0-based)'s inputs to the nonlinearity in the end bins
+    of the recorded histogram (|x| > 9.95 for the default bins: a sigmoid there passes almost
+    no gradient), at recorded step index `step`."""
     acts = history.activations
-    width = np.diff(acts["pre_bins"])[[0, -1]]
-    return float((acts["pre_hist"][step, layer, [0, -1]] * width).sum())
+    return float(end_bin_fraction(acts["pre_hist"][step, layer], acts["pre_bins"]))
 
 
 def _fingerprint(*arrays):
@@ -74,8 +76,9 @@ def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_s
 
     param: "lr" (learning rate) or "scale" (std of the initial weights, init="small").
     values: K positive numbers. Returns a dict: param, values (K,), acc {label: (K,)},
-    final_loss {label: (K,)}, diverged {label: (K,) bool}. The result is cached for the
-    session: the same call again returns the same dict without training.
+    final_loss {label: (K,)}, diverged {label: (K,) bool, from History.diverged: the course's
+    one rule}. The result is cached for the session: the same call again returns the same
+    dict without training.
     """
     if param not in PARAMS:
         raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
@@ -86,10 +89,8 @@ def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_s
            _fingerprint(X, y, X_test, y_test))
     if key in _CACHE:
         return _CACHE[key]
-    if progress:
-        from tqdm.auto import tqdm
     runs = {label: [] for label in LABELS}          # (History, model) per value
-    for v in tqdm(values, desc=progress, leave=False) if progress else values:
+    for v in progress_bar(values, progress):
         kw = dict(mlp_kw, lr=lr, eval_every=0)
         kw.update({"lr": v} if param == "lr" else {"init": "small", "scale": v})
         models = {}
@@ -98,7 +99,7 @@ def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_s
             runs[label].append((hists[label], models[label]))
     res = {"param": param, "values": values, "acc": {}, "final_loss": {}, "diverged": {}}
     for label, pairs in runs.items():
-        res["diverged"][label] = np.array([diverged(h) for h, _ in pairs])
+        res["diverged"][label] = np.array([h.diverged is not None for h, _ in pairs])
         res["final_loss"][label] = np.array([h.loss[-1] if h.loss else np.inf for h, _ in pairs])
         with np.errstate(all="ignore"):       # a diverged model may predict from NaNs
             res["acc"][label] = np.array([m.accuracy(X_test, y_test) for _, m in pairs])

@@ -1,17 +1,18 @@
 """Figures and widget panels of lesson 4 (batch norm at inference).
 
-Runs come from `inference.track_running_stats`, one per batch size; a panel indexes them by
-(batch_size, momentum) as `widgets.run_grid` returns them, so sliders only select and draw.
+Runs come from `lesson4_tracking.track_running_stats`, one per batch size; a panel indexes
+them by (batch_size, momentum) as `panels.run_positions` returns them, so sliders only select
+and draw.
 """
+import dataclasses
+
 import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import NullLocator
 
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import COLORS, PALETTE, new_figure, show_message
-from ..recording import PRE_BINS
-from ..training import History
-from .lesson4_inference import effective_window, running_estimates
+from .lesson4_running import effective_window, running_estimates
 
 GREY, BLACK = "#999999", "#000000"
 MEANINGLESS = 0.5      # below this test accuracy a setting's statistics describe nothing
@@ -62,7 +63,7 @@ def draw_tracking(track, momentum, units=None, detached=False):
     L = len(track["batch_mean"])
     units = units or (0,) * L
     fig, axes = new_figure(2, L, width=3.6, height=2.6, sharex=True, detached=detached)
-    steps, ck = track["steps"] + 1, track["ckpt_steps"]      # estimate after update k+1
+    steps, ck = track["steps"] + 1, track["measure_steps"]      # estimate after update k+1
     run_mean, run_var = track["running"][momentum]
     for l, u in enumerate(units):
         for row, (batch, run, pop) in enumerate((
@@ -109,25 +110,24 @@ def tracking_panel(runs, batch_sizes, momenta, units=None, value=None):
         momentum=bn_momentum)
 
 
-def _history(track, hist, acc):
-    h = History(config={"batch_size": track["batch_size"], "n": track["n"]},
-                loss=list(track["loss"]), eval_steps=[int(track["ckpt_steps"][-1])],
-                test_acc=[acc])
-    h.activations = {"steps": track["ckpt_steps"], "pre_bins": PRE_BINS, "pre_hist": hist}
-    return h
+def _history(track, activations, acc):
+    """The run's History with one mode's activations and that mode's final test accuracy."""
+    last = int(track["measure_steps"][-1])
+    return dataclasses.replace(track["history"], activations=activations, eval_steps=[last],
+                               train_acc=[], test_acc=[acc])
 
 
 def histories_for_panel(runs):
-    """{(b, m): {label: History or message}} for `widgets.activation_panel`: pre-activation
-    distributions in training mode (batch statistics) and in eval mode (running statistics).
+    """{(b, m): {label: History or message}} for `panels.activation_panel`: activation
+    statistics in training mode (batch statistics) and in eval mode (running statistics).
     """
     out = {}
     for (b, m), track in runs.items():
-        train = _history(track, track["train_hist"], track["batch_acc"])
+        train = _history(track, track["train_activations"], track["batch_acc"])
         message = run_message(track, m, short=True)
         out[(b, m)] = {"train mode": train,
-                       "eval mode": message if message else _history(track, track["eval_hist"][m],
-                                                track["test_acc"][m])}
+                       "eval mode": message if message else _history(
+                           track, track["eval_activations"][m], track["test_acc"][m])}
     return out
 
 
@@ -154,7 +154,7 @@ def plot_estimators(track, layer, unit, estimators):
     statistics at the checkpoints. Returns the figure (mean left, variance right).
     """
     fig, axes = new_figure(1, 2, width=5.4, height=3.6)
-    steps, ck = track["steps"] + 1, track["ckpt_steps"]
+    steps, ck = track["steps"] + 1, track["measure_steps"]
     for ax, kind in zip(axes[0], ("mean", "var")):
         stream = track[f"batch_{kind}"][layer][:, unit]
         ax.plot(steps, stream, ".", ms=2, color=GREY, label="this batch's statistic")

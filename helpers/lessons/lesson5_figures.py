@@ -26,7 +26,8 @@ def plot_unit_bands(ax, history, label, layer=2, unit=None):
 
 def plot_figure1(histories, layer=2):
     """(a) test accuracy of every run on one plot, then one percentile-band panel per run on
-    shared axes; each band panel shows the typical unit of hidden layer `layer` (0-based)."""
+    shared axes; each band panel shows the typical unit of hidden layer `layer` (0-based:
+    layer=2 is hidden layer 3)."""
     fig, axes = new_figure(1, len(histories) + 1, width=3.5, height=3.2)
     for label, hist in histories.items():
         plot_accuracy(axes[0, 0], hist, label=label, color=COLOR.get(label))
@@ -37,8 +38,8 @@ def plot_figure1(histories, layer=2):
     for letter, ax, (label, hist) in zip("bcde", axes[0, 1:], histories.items()):
         unit = plot_unit_bands(ax, hist, label, layer)
         drift = drift_summary(hist.activations["unit_pct"][layer])
-        ax.set_title(f"({letter}) {label}: sigmoid input,\nunit {unit} of layer {layer + 1}, "
-                     f"drift {drift:.2f}")
+        ax.set_title(f"({letter}) {label}: sigmoid input,\nunit {unit} of hidden layer "
+                     f"{layer + 1}, drift {drift:.2f}")
         ax.legend(loc="lower left")
     return fig
 
@@ -62,19 +63,28 @@ def plot_lr_sweep(rows):
     return fig
 
 
-def plot_measures(steps, results, layer=1):
-    """Santurkar et al.'s measures over training. results: {label: list of dicts from
-    explain.santurkar_measures}; layer indexes the shift arrays (Linear layer + 2)."""
+def plot_measures(histories, layer=2):
+    """Santurkar et al.'s measures over training. histories: {label: History of a run trained
+    with measure=lesson5_why.santurkar_measures (History.measure_steps, .measurements)}.
+    layer: the hidden layer (0-based, as in plot_figure1) whose incoming weights the gradient
+    shift is taken for: layer=2 is W_3, the weights into hidden layer 3; layer=L (the number
+    of hidden layers) is the output layer's."""
+    num_shifts = len(next(iter(histories.values())).measurements[0]["shift_l2"])   # L
+    if not 1 <= layer <= num_shifts:
+        raise ValueError(f"layer must be from 1 to {num_shifts} (the first layer's weights have "
+                         f"no earlier layer to shift them), got {layer}")
+    weights = "W into the output layer" if layer == num_shifts else \
+        f"W into hidden layer {layer + 1}"
     fig, axes = new_figure(1, 4, width=3.1, height=3.0)
-    panels = [("shift_l2", f"(a) gradient shift ||G-G'||, layer {layer + 2}", "log"),
-              ("shift_cos", f"(b) cosine(G, G'), layer {layer + 2}", "linear"),
+    panels = [("shift_l2", f"(a) gradient shift ||G-G'||,\n{weights}", "log"),
+              ("shift_cos", f"(b) cosine(G, G'),\n{weights}", "linear"),
               ("loss_range", "(c) loss range along the gradient", "log"),
               ("grad_change", "(d) gradient change along it", "log")]
     for ax, (key, title, scale) in zip(axes[0], panels):
-        for label, res in results.items():
-            vals = [r[key][layer] if np.ndim(r[key]) else r[key] for r in res]
-            ax.plot(steps[label][:len(vals)], vals, marker=".", color=COLOR.get(label),
-                    label=label)
+        for label, hist in histories.items():
+            # the shift arrays start at the weights into hidden layer 2: index layer - 1
+            vals = [r[key][layer - 1] if np.ndim(r[key]) else r[key] for r in hist.measurements]
+            ax.plot(hist.measure_steps, vals, marker=".", color=COLOR.get(label), label=label)
         ax.set(title=title, xlabel="step (parameter updates)", yscale=scale)
     axes[0, 0].set_ylabel("value (smaller = more stable)")
     axes[0, 1].set_ylabel("cosine (1 = same direction)")
@@ -86,7 +96,8 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
     """A noise-strength slider over precomputed noisy-batch-norm runs.
 
     runs: {strength: History} (recorded, evaluated); reference: {"plain": History, "batch norm":
-    History} of the same length. Left: the typical unit's percentile bands on fixed axes (ylim,
+    History} of the same length; layer: the hidden layer (0-based, as in plot_figure1). Left:
+    the typical unit's percentile bands on fixed axes (ylim,
     default the range of all runs); right: test accuracy. The printed line compares drift and
     accuracy with the references (margin: accuracy gap called "close", as a fraction).
     Returns the `cached_panel`.
@@ -109,8 +120,8 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
         else:
             unit = plot_unit_bands(ax, hist, "noisy batch norm", layer)
             drift = drift_summary(hist.activations["unit_pct"][layer])
-            ax.set(ylim=ylim, title=f"noise {strength}: unit {unit} of layer {layer + 1}, "
-                                    f"drift {drift:.2f}")
+            ax.set(ylim=ylim, title=f"noise {strength}: unit {unit} of hidden layer "
+                                    f"{layer + 1}, drift {drift:.2f}")
             ax.legend(loc="lower left")
             plot_accuracy(ax2, hist, label=f"noisy, strength {strength}",
                           color=COLOR["noisy batch norm"])

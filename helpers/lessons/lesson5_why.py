@@ -4,6 +4,7 @@ Ioffe & Szegedy (2015): batch norm reduces *internal covariate shift* (ICS), the
 layer's input distribution during training. Santurkar et al. (2018) test this with "noisy batch
 norm" (more drift, yet training still works), a gradient-based ICS measure, and smoothness of
 the loss along the gradient. Shapes: X (N, D) inputs, y (N,) labels, unit_pct (T, U, 5).
+Santurkar et al.'s measures are taken during training with train(measure=..., measure_every=...).
 """
 from contextlib import contextmanager
 
@@ -12,7 +13,10 @@ import numpy as np
 from ..batchnorm import BatchNorm, frozen_running_stats
 from ..layers import softmax_cross_entropy
 from ..network import make_mlp
-from ..training import progress_bar, train
+from ..progress import progress_bar
+from ..recording import unit_drift
+from ..training import train
+from .lesson3_training import no_run_message
 
 
 class NoisyBatchNorm(BatchNorm):
@@ -71,9 +75,14 @@ def make_noisy_mlp(strength=1.0, noise_seed=0, **mlp_kwargs):
 
 @contextmanager
 def measuring(model):
-    """Training mode, running statistics frozen, noise held fixed: a pure function of params."""
+    """Training mode, running statistics frozen, noise held fixed: a pure function of params.
+
+    The noise generators are restored afterwards, so a measurement taken during training
+    (train's measure=) leaves the noise of every later training step as it would have been.
+    """
     noisy = [bn for bn in model.batchnorms if isinstance(bn, NoisyBatchNorm)]
     was_training = model.training
+    states = [bn.rng.bit_generator.state for bn in noisy]
     model.train()
     for bn in noisy:
         bn.resample = False
@@ -81,8 +90,9 @@ def measuring(model):
         with frozen_running_stats(model):
             yield model
     finally:
-        for bn in noisy:
+        for bn, state in zip(noisy, states):
             bn.resample = True
+            bn.rng.bit_generator.state = state
         if not was_training:
             model.eval()
 
@@ -98,8 +108,9 @@ def gradient_shift(model, X, y, lr):
 
     G: gradient of the loss on (X, y) w.r.t. the layer's weights; G': the same gradient after
     every *earlier* layer took one SGD step of size lr (later layers unchanged). Returns
-    {"l2": ||G - G'||, "cos": cos(G, G'), "rel": ||G - G'|| / ||G||}, arrays (K-1,) for K Linears.
-    Parameters are restored afterwards.
+    {"l2": ||G - G'||, "cos": cos(G, G'), "rel": ||G - G'|| / ||G||}, arrays (K-1,) for K
+    Linears: entry i is the Linear into hidden layer i + 2 (counted from 1; the last entry is
+    the output layer). Parameters are restored afterwards.
     """
     out = {"l2": [], "cos": [], "rel": []}
     with measuring(model):
@@ -154,97 +165,28 @@ def smoothness(model, X, y, step_sizes):
             "grad_change": changes.max(), "beta": np.max(changes / (step_sizes * gnorm))}
 
 
-def percentile_drift(unit_pct):
-    """Per-unit drift (U,): how far the 15th/50th/85th percentiles of the unit's input move
-    between consecutive recorded steps, averaged (in units of the sigmoid's input).
-
-    unit_pct: (T, U, 5) percentiles (1, 15, 50, 85, 99) from History.activations["unit_pct"].
-    """
-    unit_pct = np.asarray(unit_pct, dtype=float)
-    if unit_pct.ndim != 3 or unit_pct.shape[0] < 2 or unit_pct.shape[2] != 5:
-        raise ValueError(f"unit_pct must have shape (T >= 2, U, 5), got {unit_pct.shape}")
-    return np.abs(np.diff(unit_pct[:, :, 1:4], axis=0)).mean(axis=(0, 2))
-
-
 def drift_summary(unit_pct):
-    """One number for a layer: the median over its units of `percentile_drift`."""
-    return float(np.median(percentile_drift(unit_pct)))
+    """One number for a layer: the median over its units of their drift (recording.unit_drift:
+    how far the 15th/50th/85th percentiles move between recordings). unit_pct: (T, U, 5)."""
+    return float(np.median(unit_drift(unit_pct)))
 
 
 def typical_unit(unit_pct):
     """Index of the unit whose drift is the layer's median: "one typical sigmoid"."""
-    d = percentile_drift(unit_pct)
+    d = unit_drift(unit_pct)
     return int(np.argsort(d, kind="stable")[len(d) // 2])
-
-
-def train_measured(model, X, y, *, num_steps, measure_every, measure, seed=0, progress=False,
-                   **train_kwargs):
-    """`train` in chunks of measure_every steps, calling measure(model) at step 0 and after
-    each chunk. Returns (History of the whole run, measure_steps (M,), list of M results).
-
-    measure_every must be a multiple of eval_every and record_every (if given), so the merged
-    History has the same checkpoints as one uninterrupted run; chunk k shuffles with seed + k.
-    """
-    for name, default in (("eval_every", 100), ("record_every", None)):
-        every = train_kwargs.get(name, default) or measure_every
-        if measure_every < 1 or measure_every % every:
-            raise ValueError(f"measure_every must be a positive multiple of {name}={every}, "
-                             f"got {measure_every}")
-    bar = progress_bar(num_steps, progress)
-    steps, results, parts = [0], [measure(model)], []
-    for k, start in enumerate(range(0, num_steps, measure_every)):
-        parts.append(train(model, X, y, num_steps=min(measure_every, num_steps - start),
-                           seed=seed + k, **train_kwargs))
-        bar.update(parts[-1].num_steps)
-        if parts[-1].diverged:
-            break
-        steps.append(start + parts[-1].num_steps)
-        results.append(measure(model))
-    bar.close()
-    return _merge(parts), np.array(steps), results
-
-
-def _merge(parts):
-    """One History from consecutive chunks; each chunk's first checkpoint repeats the last."""
-    h = parts[0]
-    h.config["num_steps"] = sum(p.config["num_steps"] for p in parts)
-    for p in parts[1:]:
-        off, seen, ep = h.num_steps, h.examples_seen[-1], h.epoch[-1] + 1
-        h.loss += p.loss
-        h.epoch += [e + ep for e in p.epoch]
-        h.examples_seen += [s + seen for s in p.examples_seen]
-        h.eval_steps += [s + off for s in p.eval_steps[1:]]
-        h.train_acc += p.train_acc[1:]
-        h.test_acc += p.test_acc[1:]
-        if p.diverged:
-            h.diverged = {**p.diverged, "step": p.diverged["step"] + off}
-        a, b = h.activations, p.activations
-        if a is None:
-            continue
-        for k, v in b.items():
-            if k == "unit_pct":
-                a[k] = [np.concatenate([u, w[1:]]) for u, w in zip(a[k], v)]
-            elif k in ("steps", "grad_steps"):
-                a[k] = np.concatenate([a[k], v[1 if k == "steps" else 0:] + off])
-            elif k in ("grad_norm", "weight_norm"):
-                a[k] = np.concatenate([a[k], v]) if len(v) else a[k]
-            elif k not in ("percentiles", "pre_bins", "post_bins"):
-                a[k] = np.concatenate([a[k], v[1:]])
-    return h
-
 
 
 def santurkar_measures(model, X, y, lr, step_sizes):
     """`gradient_shift` and `smoothness` at the current parameters, in one dict: shift_l2,
-    shift_cos, shift_rel (arrays, one per Linear after the first), loss_range, grad_change,
-    beta (floats)."""
+    shift_cos, shift_rel (arrays, one per Linear after the first: see gradient_shift),
+    loss_range, grad_change, beta (floats)."""
     shift, smooth = gradient_shift(model, X, y, lr), smoothness(model, X, y, step_sizes)
     return {**{f"shift_{k}": v for k, v in shift.items()},
             **{k: smooth[k] for k in ("loss_range", "grad_change", "beta")}}
 
 
 LABELS = ("plain", "batch norm", "noisy batch norm")
-CHANCE_LOSS = np.log(10)        # the loss of a uniform guess over 10 classes
 
 
 def build(label, strength=1.0, seed=0):
@@ -257,21 +199,20 @@ def build(label, strength=1.0, seed=0):
 
 
 def run_status(history, test_acc):
-    """'diverged' (non-finite loss, or a final loss worse than guessing by half), 'no progress'
-    (test accuracy below 20%, chance is 10%) or 'trained'."""
-    tail = history.loss[-max(1, len(history.loss) // 10):]
-    if history.diverged or np.mean(tail) > 1.5 * CHANCE_LOSS:
+    """'diverged' (History.diverged: the course's one rule, see helpers.divergence), 'no
+    progress' (test accuracy below 20%, chance is 10%) or 'trained'."""
+    if history.diverged:
         return "diverged"
     return "no progress" if test_acc < 0.2 else "trained"
 
 
 def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
     """Train each label at each lr for num_steps (batch 60, plain SGD). Returns rows (dicts)
-    with lr, label, test_acc (final, eval mode) and status."""
-    from tqdm.auto import tqdm
+    with lr, label, test_acc (final, eval mode; a diverged run scores chance, 0.1) and
+    status (`run_status`)."""
     jobs = [(lr, label) for lr in lrs for label in labels]
     rows = []
-    for lr, label in tqdm(jobs, desc=progress or None, leave=False, disable=not progress):
+    for lr, label in progress_bar(jobs, progress):
         model = build(label)
         hist = train(model, X, y, batch_size=60, lr=lr, num_steps=num_steps, eval_every=0)
         acc = 0.1 if hist.diverged else model.accuracy(X_test, y_test)
@@ -280,15 +221,16 @@ def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
 
 
 def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None):
-    """run(batch_size, momentum) -> {label: History or message} for widgets.run_grid."""
+    """run(batch_size, momentum) -> {label: History, or the engine's batch-of-one message for
+    a batch-norm network at batch size 1} for panels.run_positions."""
     def run(batch_size, momentum):
         out = {}
         for label in LABELS:
-            if batch_size < 2 and label != "plain":
-                out[label] = ("no run: batch norm needs 2 or more examples per batch\n"
-                              "(with 1 the batch variance is 0)")
+            model = build(label, strength)
+            if batch_size < 2 and model.batchnorms:
+                out[label] = no_run_message(model, batch_size)
                 continue
-            out[label] = train(build(label, strength), X, y, batch_size=batch_size, lr=lr,
+            out[label] = train(model, X, y, batch_size=batch_size, lr=lr,
                                momentum=momentum, num_steps=num_steps, eval_every=0,
                                record_every=record_every, probe=probe)
         return out
