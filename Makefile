@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: lab test test-fast browser-deps notebooks benchmark clean
+.PHONY: lab test test-fast browser-deps notebooks exercises benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) tools/check_python.py
@@ -50,6 +50,11 @@ browser-deps: $(STAMP)
 notebooks: $(STAMP)
 	$(BIN)/python tools/run_notebooks.py
 	$(BIN)/python tools/make_thumbnails.py
+
+# The exercises: run each solution notebook (notebooks/exercises/solutions/), write its student
+# version to notebooks/exercises/ (solution regions replaced by stubs) and run that too.
+exercises: $(STAMP)
+	$(BIN)/python tools/make_exercises.py
 
 # Time the engine (against PyTorch where installed), each lesson and every slider; the report
 # is printed and written to benchmarks/results/latest.md.

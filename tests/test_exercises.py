@@ -1,0 +1,331 @@
+"""The exercises: every named mistake is recognised, references and solutions pass, and the
+notebooks are what `make exercises` makes (nbgrader format, saved outputs)."""
+import importlib.util
+import inspect
+import re
+from pathlib import Path
+
+import nbformat
+import numpy as np
+import pytest
+from exercise_mistakes import lesson1, lesson3, lesson4
+
+import helpers
+from helpers import check
+from helpers.check import CheckFailed
+from helpers.check import lesson1 as check1
+from helpers.check import lesson3 as check3
+from helpers.check import lesson4 as check4
+from helpers.lessons import lesson4_running
+
+ROOT = Path(__file__).resolve().parent.parent
+EXERCISES = ROOT / "notebooks" / "exercises"
+SOLUTION_PATHS = sorted((EXERCISES / "solutions").glob("*.ipynb"))
+
+
+def _wrong_implementations(module):
+    """(check name, function, expected name) for every public function of a module of
+    tests/exercise_mistakes whose docstring reads "check_name: the mistake's name"."""
+    found = []
+    for _, fn in inspect.getmembers(module, inspect.isfunction):
+        check_name, _sep, expected = " ".join((fn.__doc__ or "").split()).partition(": ")
+        if fn.__module__ == module.__name__ and check_name in check.__all__:
+            found.append((check_name, fn, expected))
+    return found
+
+
+MISTAKES = [m for module in (lesson1, lesson3, lesson4) for m in _wrong_implementations(module)]
+
+
+def _tool():
+    spec = importlib.util.spec_from_file_location("make_exercises",
+                                                  ROOT / "tools" / "make_exercises.py")
+    module = importlib.util.module_from_spec(spec)
+    spec.loader.exec_module(module)
+    return module
+
+
+make_exercises = _tool()
+
+
+def failure(check_name, fn):
+    """The message of the CheckFailed that check `check_name` raises for fn."""
+    with pytest.raises(CheckFailed) as info:
+        getattr(check, check_name)(fn)
+    return str(info.value)
+
+
+@pytest.mark.parametrize("check_name, wrong, expected", MISTAKES,
+                         ids=[f"{c}-{fn.__name__}" for c, fn, _ in MISTAKES])
+def test_each_mistake_is_named(check_name, wrong, expected):
+    message = failure(check_name, wrong)
+    assert message.startswith(f"{check_name}: not yet - ") and "\n" not in message
+    assert expected in message, message
+
+
+# Which checker uses each list of named mistakes (a new list must be added here, and then
+# every mistake in it needs a wrong implementation in tests/exercise_mistakes/).
+MISTAKE_LISTS = {
+    (check1, "MOMENTUM_MISTAKES"): "momentum_step",
+    (check3, "FORWARD_MISTAKES"): "batchnorm_forward",
+    (check3, "BACKWARD_MISTAKES"): "batchnorm_backward",
+    (check3, "IMAGE_MISTAKES"): "batchnorm_forward_images",
+    (check4, "RUNNING_MISTAKES"): "update_running_stats",
+    (check4, "EVAL_MISTAKES"): "batchnorm_eval",
+    (check4, "WINDOW_MISTAKES"): "window_average",
+    (check4, "CONVERT_MISTAKES"): "convert_momentum",
+    (check4, "FOLD_MISTAKES"): "fold_batchnorm",
+}
+
+
+def test_every_named_mistake_has_a_wrong_implementation_in_the_tests():
+    lists = {(m, name) for m in (check1, check3, check4) for name in dir(m)
+             if name.endswith("_MISTAKES")}
+    assert lists == set(MISTAKE_LISTS)
+    tested = {(c, e) for c, _, e in MISTAKES}
+    missing = [(checker, mistake.name) for (module, name), checker in MISTAKE_LISTS.items()
+               for mistake in getattr(module, name) if (checker, mistake.name) not in tested]
+    assert not missing
+
+
+REFERENCES = [
+    ("batchnorm_forward", helpers.batchnorm_forward),
+    ("batchnorm_backward", helpers.batchnorm_backward),
+    ("batchnorm_backward", helpers.batchnorm_backward_graph),
+    ("batchnorm_forward_images", lambda x, g, b, eps: helpers.batchnorm_forward(x, g, b, eps)[0]),
+    ("convert_momentum", lesson4_running.convert_momentum),
+    ("window_average", lambda stream, window: lesson4_running.running_estimates(
+        stream, window=window)),
+]
+
+
+@pytest.mark.parametrize("check_name, reference", REFERENCES,
+                         ids=[f"{c}-{i}" for i, (c, _) in enumerate(REFERENCES)])
+def test_the_engine_passes(check_name, reference, capsys):
+    getattr(check, check_name)(reference)
+    out = capsys.readouterr().out
+    assert out.startswith(f"{check_name}: passed") and out.count("\n") == 1
+
+
+def _solution_namespace(path):
+    """Run a solution notebook's cells (all but the check cells) in one namespace; return it
+    and the check cells' sources."""
+    nb = nbformat.read(path, as_version=4)
+    namespace, checks = {}, []
+    for cell in nb.cells:
+        if cell.cell_type != "code":
+            continue
+        if cell.metadata.get("nbgrader", {}).get("grade"):
+            checks.append(cell.source)
+        else:
+            exec(compile(cell.source, str(path), "exec"), namespace)
+    return namespace, checks
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_the_solutions_pass_every_check(path, capsys):
+    namespace, checks = _solution_namespace(path)
+    capsys.readouterr()
+    for source in checks:
+        exec(source, namespace)
+    lines = capsys.readouterr().out.splitlines()
+    assert len(lines) == len(checks) >= 2
+    assert all(": passed \u2713 " in line for line in lines), lines
+
+
+CHECKS = [name for name in check.__all__ if name != "CheckFailed"]
+
+
+@pytest.mark.parametrize("check_name", CHECKS)
+def test_an_unfilled_stub_is_not_yet_implemented(check_name):
+    def stub(*args):
+        # YOUR CODE HERE
+        raise NotImplementedError()
+    assert failure(check_name, stub) == (f"{check_name}: not yet implemented: replace "
+                                         f"`raise NotImplementedError()` with your code")
+
+
+def test_a_stub_called_from_the_students_code_is_named():
+    def batchnorm_forward(x, gamma, beta, eps=1e-5):
+        raise NotImplementedError()
+
+    def batchnorm_forward_images(x, gamma, beta, eps=1e-5):
+        return batchnorm_forward(x.reshape(-1, x.shape[1]), gamma, beta, eps)[0]
+    assert "(batchnorm_forward still raises NotImplementedError)" in \
+        failure("batchnorm_forward_images", batchnorm_forward_images)
+
+
+def test_an_exception_in_the_students_code_names_its_line():
+    def forward(x, gamma, beta, eps=1e-5):
+        mu = x.mean(axis=3)                             # x is (N, D): no axis 3
+        return x - mu, {}
+    line = inspect.getsourcelines(forward)[1] + 1
+    message = failure("batchnorm_forward", forward)
+    assert message.startswith("batchnorm_forward: not yet - your code raised AxisError at "
+                              f"line {line} of test_exercises.py `mu = x.mean(axis=3)")
+    assert message.endswith("(case: (N, D) = (8, 5))")
+
+
+def test_a_batch_that_is_not_example_numbers_is_named():
+    def minibatch_gd(grad, theta0, n, batch_size, lr, num_epochs, seed=0):
+        theta = np.array(theta0, dtype=float)
+        for start in range(0, n, batch_size):
+            theta = theta - lr * grad(theta, np.arange(start, min(start + batch_size, n)) / 1)
+        return theta, 0
+    assert failure("minibatch_gd", minibatch_gd) == (
+        "minibatch_gd: not yet - grad(theta, idx) needs idx: a non-empty array of example "
+        "numbers from 0 to n - 1 = 9, got array([0., 1., 2., 3.])")
+
+
+def test_a_missing_return_is_named():
+    def momentum_step(theta, velocity, g, lr, momentum):
+        velocity = momentum * velocity + g
+        theta = theta - lr * velocity
+    assert failure("momentum_step", momentum_step) == ("momentum_step: not yet - your function "
+                                                 "returned None: did you forget `return`?")
+
+
+def test_an_unknown_mistake_gets_the_case_and_the_size_of_the_difference():
+    def forward(x, gamma, beta, eps=1e-5):          # a mistake the check does not know
+        mu = x.mean(axis=0)
+        return gamma * (x - mu) / np.sqrt(x.var(axis=0) + eps) + beta + 0.5, {}
+    message = failure("batchnorm_forward", forward)
+    assert re.fullmatch(r"batchnorm_forward: not yet - on the case '\(N, D\) = \(8, 5\)': out "
+                        r"differs from helpers.batchnorm_forward \(relative error \S+, allowed "
+                        r"1e-07\)", message), message
+
+
+def test_a_wrong_shape_is_named_and_the_right_outputs_are_listed():
+    def backward(dout, cache):
+        dx, dgamma, dbeta = helpers.batchnorm_backward(dout, cache)
+        return dx, dgamma, dbeta[None, :]
+    assert failure("batchnorm_backward", backward) == (
+        "batchnorm_backward: not yet - on the case '(N, D) = (8, 5)': dbeta has shape (1, 5), "
+        "expected (5,); dx, dgamma are right")
+
+
+def test_check_failed_shows_as_one_line_in_jupyter():
+    lines = CheckFailed("momentum_step: not yet - a hint")._render_traceback_()
+    assert len(lines) == 1 and "CheckFailed\x1b[0m: momentum_step: not yet - a hint" in lines[0]
+
+
+# --- the notebooks ---
+
+
+def _read(path):
+    return nbformat.read(path, as_version=4)
+
+
+def _without_outputs(nb):
+    nb = nbformat.from_dict(nb)
+    for cell in nb.cells:
+        if cell.cell_type == "code":
+            cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+def _graded(nb):
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def test_every_solution_has_its_student_version_and_no_other():
+    names = {p.name for p in SOLUTION_PATHS}
+    assert len(names) >= 3 and names == {p.name for p in EXERCISES.glob("*.ipynb")}
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_the_student_version_is_what_make_exercises_makes(path):
+    made = make_exercises.student_version(_read(path))
+    assert _without_outputs(_read(EXERCISES / path.name)) == _without_outputs(made)
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_the_solution_is_in_nbgrader_format(path):
+    nb = _read(path)
+    solutions = [c for c in nb.cells if c.metadata.get("nbgrader", {}).get("solution")]
+    graded = _graded(nb)
+    assert len(solutions) == len(graded) >= 2
+    for cell in solutions:
+        assert cell.source.count("### BEGIN SOLUTION") == cell.source.count("### END SOLUTION")
+        assert "### BEGIN SOLUTION" in cell.source
+        name = re.search(r"^def (\w+)\(", cell.source, re.M).group(1)
+        assert cell.metadata.nbgrader == {"grade": False, "grade_id": name, "locked": False,
+                                          "schema_version": 3, "solution": True, "task": False}
+    for cell in graded:
+        meta = cell.metadata.nbgrader
+        name = meta["grade_id"].removeprefix("check_")
+        assert cell.source == f"# NBVAL_CHECK_OUTPUT\ncheck.{name}({name})"
+        assert meta["points"] > 0 and meta["locked"] and not meta["solution"]
+        assert meta["schema_version"] == 3
+    ids = [c.metadata.nbgrader["grade_id"] for c in solutions + graded]
+    assert len(set(ids)) == len(ids)
+    others = [c for c in nb.cells if c not in solutions and "### BEGIN SOLUTION" in c.source]
+    assert not others
+
+
+def _run_order(nb):
+    return [c.execution_count for c in nb.cells if c.cell_type == "code"]
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_the_saved_solution_passes_every_check_without_errors(path):
+    nb = _read(path)
+    assert _run_order(nb) == list(range(1, len(_run_order(nb)) + 1))
+    assert not [o for c in nb.cells if c.cell_type == "code" for o in c.outputs
+                if o.output_type == "error" or o.get("name") == "stderr"]
+    for cell in _graded(nb):
+        name = cell.metadata.nbgrader["grade_id"].removeprefix("check_")
+        (output,) = cell.outputs
+        assert output.output_type == "stream" and output.text.startswith(f"{name}: passed")
+        assert output.text.count("\n") == 1
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_the_saved_student_version_fails_each_check_in_one_line_and_nothing_else(path):
+    student, solution = _read(EXERCISES / path.name), _read(path)
+    assert _run_order(student) == _run_order(solution)
+    for mine, theirs in zip(student.cells, solution.cells):
+        if mine in _graded(student):
+            name = mine.metadata.nbgrader["grade_id"].removeprefix("check_")
+            assert "raises-exception" in mine.metadata.tags
+            (output,) = mine.outputs
+            assert (output.output_type, output.ename) == ("error", "CheckFailed")
+            assert output.evalue.startswith(f"{name}: not yet implemented")
+            assert len(output.traceback) == 1
+        elif mine.cell_type == "code":
+            assert mine.outputs == theirs.outputs
+            assert "raises-exception" not in mine.metadata.get("tags", [])
+
+
+@pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
+def test_every_check_cell_prints_something_else_in_the_two_versions(path):
+    student, solution = _graded(_read(EXERCISES / path.name)), _graded(_read(path))
+    assert len(student) == len(solution) >= 2
+    for mine, theirs in zip(student, solution):
+        assert mine.outputs and theirs.outputs and mine.outputs != theirs.outputs
+
+
+def test_strip_solutions_keeps_the_indentation_and_what_is_outside():
+    source = "def f(x):\n    \"\"\"Doc.\"\"\"\n    ### BEGIN SOLUTION\n    return x\n" \
+             "    ### END SOLUTION\n\ny = 1"
+    assert make_exercises.strip_solutions(source) == (
+        "def f(x):\n    \"\"\"Doc.\"\"\"\n    # YOUR CODE HERE\n    raise NotImplementedError()\n"
+        "\ny = 1")
+
+
+@pytest.mark.parametrize("source, error", [
+    ("### BEGIN SOLUTION\n### BEGIN SOLUTION\n### END SOLUTION", "nested"),
+    ("### BEGIN SOLUTION\nx = 1", "without '### END SOLUTION'"),
+    ("x = 1\n### END SOLUTION", "without '### BEGIN SOLUTION'"),
+])
+def test_strip_solutions_refuses_unbalanced_regions(source, error):
+    with pytest.raises(ValueError, match=re.escape(error)):
+        make_exercises.strip_solutions(source)
+
+
+def test_links_are_rewritten_for_the_students_folder():
+    source = ("[back](../../01_gradient_descent.ipynb) [solutions](03_x.ipynb) "
+              "[web](https://example.org/a.ipynb) [here](#exercise-1)")
+    assert make_exercises._relink(source) == (
+        "[back](../01_gradient_descent.ipynb) [solutions](solutions/03_x.ipynb) "
+        "[web](https://example.org/a.ipynb) [here](#exercise-1)")
