@@ -6,6 +6,7 @@ Read it in this order, one concept per module:
     layers.py      Linear, the nonlinearities, softmax cross-entropy
     batchnorm.py   batch norm: Algorithm 1, its backward pass (closed form and node by node),
                    the BatchNorm layer with running statistics for eval mode
+    normalization.py  for small batches: layer norm, group norm, batch renormalization
     network.py     Sequential and make_mlp, the network every lesson trains
     optim.py       SGD with heavy-ball momentum
     training.py    train, the one training loop (full-batch, stochastic, mini-batch), History
@@ -48,6 +49,17 @@ from .layers import (  # noqa: E402
     softmax_cross_entropy,
 )
 from .network import Sequential, make_mlp  # noqa: E402
+from .normalization import (  # noqa: E402
+    BatchRenorm,
+    GroupNorm,
+    LayerNorm,
+    batchrenorm_backward,
+    batchrenorm_forward,
+    groupnorm_backward,
+    groupnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
 from .optim import SGD  # noqa: E402
 from .progress import progress_bar  # noqa: E402
 from .recording import PERCENTILES, Recorder  # noqa: E402
@@ -61,5 +73,7 @@ __all__ = [
     "numerical_gradient", "rel_error",
     "Linear", "Sigmoid", "Tanh", "ReLU", "init_weights", "softmax", "softmax_cross_entropy",
     "Sequential", "make_mlp", "SGD", "PERCENTILES", "Recorder",
+    "LayerNorm", "GroupNorm", "BatchRenorm", "layernorm_forward", "layernorm_backward",
+    "groupnorm_forward", "groupnorm_backward", "batchrenorm_forward", "batchrenorm_backward",
     "History", "iterate_minibatches", "progress_bar", "steps_per_epoch", "train",
 ]

@@ -3,6 +3,7 @@ import numpy as np
 
 from .batchnorm import BatchNorm
 from .layers import ACTIVATIONS, Activation, Linear
+from .normalization import NORMS, make_norm
 
 
 class Sequential:
@@ -54,6 +55,8 @@ class Sequential:
 
     @property
     def batchnorms(self):
+        """The layers with running statistics: every BatchNorm, BatchRenorm included (a
+        subclass), which train/eval switch and frozen_running_stats freezes."""
         return [layer for layer in self.layers if isinstance(layer, BatchNorm)]
 
     def predict(self, x, batch_size=2000):
@@ -78,28 +81,40 @@ class Sequential:
 
 def make_mlp(sizes=(784, 100, 100, 100, 10), activation="sigmoid", batchnorm=False,
              init="small", scale=None, momentum=0.1, eps=1e-5, window=None, seed=0,
-             input_grad=False):
+             input_grad=False, norm=None, norm_kwargs=None):
     """A multilayer perceptron, optionally with batch norm after each hidden Linear.
 
     sizes: (input, hidden..., output); the default is the BN paper's MNIST network.
     With batchnorm=True each hidden block is Linear (no bias) -> BatchNorm -> activation: the
     lesson's order, normalizing before the nonlinearity. The Linear bias is dropped because
     batch norm subtracts the batch mean, which removes any constant bias; beta takes its role.
+    norm: "batch" (= batchnorm=True), "layer", "group" or "renorm" puts that normalization
+    (`normalization.make_norm`, with norm_kwargs, e.g. {"num_groups": 10}) in batch norm's
+    place. Batch renorm subtracts the batch mean too, so its Linear has no bias; layer and
+    group norm subtract each example's own mean over its features, not a per-feature batch
+    mean, so their Linear keeps its bias.
     input_grad=False (default): backward returns None, not d loss / d input, because the
     input is the data (see Linear); set it True to get the gradient with respect to the input.
     """
     if activation not in ACTIVATIONS:
         raise ValueError(f"activation must be one of {tuple(ACTIVATIONS)}, got {activation!r}")
+    if norm is not None and norm not in NORMS:
+        raise ValueError(f"norm must be one of {NORMS} or None, got {norm!r}")
+    if batchnorm and norm not in (None, "batch"):
+        raise ValueError(f"batchnorm=True asks for batch norm, norm={norm!r} for another; "
+                         f"give one of them")
+    norm = "batch" if batchnorm else norm
     if len(sizes) < 2 or any(not isinstance(s, (int, np.integer)) or s < 1 for s in sizes):
         raise ValueError(f"sizes must be 2 or more positive ints (input, hidden..., output), "
                          f"got {sizes!r}")
     rng = np.random.default_rng(seed)
     layers = []
     for i, (fan_in, fan_out) in enumerate(zip(sizes[:-2], sizes[1:-1])):
-        layers.append(Linear(fan_in, fan_out, bias=not batchnorm, init=init, scale=scale,
-                             rng=rng, input_grad=i > 0 or input_grad))
-        if batchnorm:
-            layers.append(BatchNorm(fan_out, momentum=momentum, eps=eps, window=window))
+        layers.append(Linear(fan_in, fan_out, bias=norm not in ("batch", "renorm"), init=init,
+                             scale=scale, rng=rng, input_grad=i > 0 or input_grad))
+        if norm:
+            layers.append(make_norm(norm, fan_out, momentum=momentum, eps=eps, window=window,
+                                    **(norm_kwargs or {})))
         layers.append(ACTIVATIONS[activation]())
     layers.append(Linear(sizes[-2], sizes[-1], init=init, scale=scale, rng=rng,
                          input_grad=len(sizes) > 2 or input_grad))

@@ -1,14 +1,13 @@
 """Lesson 2 (internal covariate shift): the W1 measure, training only chosen layers (on
 `helpers.train`), the plain-words verdict on a run, and the lesson's widget panels."""
 import copy
-import re
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
 from helpers import make_mlp, softmax_cross_entropy, train
-from helpers.display.panels import activation_panel
+from helpers.display.panels import run_summary
 from helpers.lessons import lesson2_figures as shift_figs
 from helpers.lessons import lesson2_shift as shift
 from helpers.recording import PRE_BINS, end_bin_fraction
@@ -24,11 +23,24 @@ def subset(mnist):
     return X[:600], y[:600]
 
 
+GRID = dict(lr=0.5, num_steps=30, record_every=10, eval_every=30)
+
+
 @pytest.fixture(scope="module")
-def grid(subset):
+def grid(mnist, subset):
+    """Batch sizes 1 and 60, momentum 0 and 0.99, lr 0.5, 30 steps: (60, 0.0) trains, (1, 0.99)
+    diverges."""
     X, y = subset
-    return shift.train_grid(X, y, (1, 60), (0.5, 8.0), (0.0, 0.99), num_steps=30,
-                            record_every=10, probe=X[:100], progress=False)
+    return shift.train_grid(X, y, (1, 60), (0.0, 0.99), probe=X[:100], X_test=mnist[2][:200],
+                            y_test=mnist[3][:200], progress=False, **GRID)
+
+
+@pytest.fixture(scope="module")
+def saturated(mnist, subset):
+    """lr 8 drives the last layer's input beyond -10 within 30 steps, without diverging."""
+    X, y = subset
+    return train(make_mlp(), X, y, batch_size=60, lr=8.0, num_steps=30, record_every=10,
+                 probe=X[:100], eval_every=30, X_test=mnist[2][:200], y_test=mnist[3][:200])
 
 
 def bump(center_bin, n=100, width=5):
@@ -226,45 +238,39 @@ def test_grad_at_nonlinearity_agrees_with_weight_gradients(subset):
 
 # --- verdicts and panels ----------------------------------------------------------------------
 
-SUMMARY = r"loss \d\.\d\d -> \d+\.\d\d after 30 steps; last hidden layer \d+% saturated"
-DIVERGED = "DIVERGED at step {} (lr or momentum too large)"
-SATURATED = "SATURATED: the last hidden layer's sigmoids are flat, little gradient flows"
+SATURATED = ("SATURATED: 100% of the last hidden layer's sigmoids are flat at the end, so little "
+             "gradient flows")
 
 
 def test_describe_run_of_a_healthy_run(grid):
-    h = grid[(60, 0.5, 0.0)]
-    warning, lines = shift_figs.describe_run(h)
-    assert warning is None and len(lines) == 1
-    assert lines[0] == (f"loss {h.loss[0]:.2f} -> {np.mean(h.loss[-3:]):.2f} after 30 steps; "
-                        f"last hidden layer {h.activations['saturation'][-1, -1]:.0%} saturated")
+    h = grid[(60, 0.0)]
+    assert h.diverged is None and h.activations["saturation"][-1, -1] < 0.9
+    assert shift_figs.describe_run(h) == [h.message()]
+    assert h.message().startswith("30 steps = 3 epochs (1,800 examples), loss ")
+    assert h.message().endswith(f"(mean of the last 3 steps), test accuracy {h.test_acc[-1]:.1%}")
 
 
 def test_describe_run_uses_the_courses_divergence_rule(grid):
-    """A run is called diverged exactly when History.diverged (helpers.divergence) says so."""
-    for key, h in grid.items():
-        warning, lines = shift_figs.describe_run(h)
-        assert (warning == DIVERGED.format(h.diverged["step"])) if h.diverged \
-            else (warning is None or warning == SATURATED), key
-        assert re.fullmatch(SUMMARY, lines[0]), lines[0]
-    h = grid[(1, 8.0, 0.99)]                    # loss 2.30 -> 89.6: worse than guessing
-    warning, lines = shift_figs.describe_run(h)
+    """A run is called diverged exactly when History.diverged (helpers.divergence) says so, and
+    its lines still say how much it trained and its test accuracy at the end."""
+    h = grid[(1, 0.99)]
     assert h.diverged["step"] == 27
-    assert lines[0] == "loss 2.30 -> 89.56 after 30 steps; last hidden layer 100% saturated"
-    assert lines[1:3] == [DIVERGED.format(27), SATURATED]
-    assert lines[3] == f"diverged: {h.diverged['reason']}"
-    assert lines[-2:] == ["batch size 1: every step follows one example, so the distributions "
-                          "jump", "momentum 0.99: a step adds up ~100 past gradients (about "
-                                  "100x the lr)"]
+    lines = shift_figs.describe_run(h)
+    assert lines == run_summary(h).splitlines()
+    assert lines[0] == f"30 steps = 0.05 epochs (30 examples), test accuracy {h.test_acc[-1]:.1%}"
+    assert " ".join(lines[1:]) == h.message()
+    assert h.message().startswith("training diverged at step 27: the loss over the last tenth")
+    for run in grid.values():
+        assert ("diverged" in " ".join(shift_figs.describe_run(run))) == (run.diverged is not None)
 
 
-def test_describe_run_of_a_saturated_run_names_the_capped_layers(grid):
-    h = grid[(60, 8.0, 0.0)]
-    edge = end_bin_fraction(h.activations["pre_hist"][-1], h.activations["pre_bins"])
-    assert h.diverged is None and list(edge > 0.5) == [False, False, True]
-    warning, lines = shift_figs.describe_run(h)
-    assert warning == SATURATED
-    assert lines[1:] == [SATURATED, "layers 3: most input lies beyond +-10, so their W1 is "
-                                    "capped near 10"]
+def test_describe_run_of_a_saturated_run_names_the_capped_layer(saturated):
+    edge = end_bin_fraction(saturated.activations["pre_hist"][-1],
+                            saturated.activations["pre_bins"])
+    assert saturated.diverged is None and list(edge > 0.5) == [False, False, True]
+    assert shift_figs.describe_run(saturated) == [
+        saturated.message(), SATURATED,
+        "layer 3: most input lies beyond +-10, so W1 is capped near 10"]
 
 
 @pytest.fixture(scope="module")
@@ -278,16 +284,23 @@ def diverged(subset):
 
 
 def test_describe_run_of_a_run_that_overflowed(diverged):
-    warning, lines = shift_figs.describe_run(diverged)
-    assert warning == DIVERGED.format(1)
-    assert lines[1:] == [DIVERGED.format(1), "diverged: the loss became inf"]
+    assert shift_figs.describe_run(diverged) == [
+        "1 steps = 0.1 epochs (60 examples)", "training diverged at step 1: the loss became inf"]
 
 
-def test_train_grid_is_reproducible(subset, grid):
+def test_train_grid_is_reproducible_and_reuses_finished_runs(mnist, subset, grid):
     X, y = subset
-    again = shift.train_grid(X, y, (60,), (8.0,), (0.99,), num_steps=30, record_every=10,
-                             probe=X[:100], progress=False)
-    assert again[(60, 8.0, 0.99)].loss == grid[(60, 8.0, 0.99)].loss
+    kwargs = dict(probe=X[:100], X_test=mnist[2][:200], y_test=mnist[3][:200], progress=False,
+                  **GRID)
+    done = grid[(60, 0.0)]
+    again = shift.train_grid(X, y, (1, 60), (0.99, 0.0), done={(60, 0.0): done}, **kwargs)
+    assert list(again) == [(1, 0.99), (1, 0.0), (60, 0.99), (60, 0.0)]
+    assert again[(60, 0.0)] is done                          # used as it is, not trained again
+    for key in ((1, 0.99), (1, 0.0), (60, 0.99)):
+        assert again[key] is not grid[key] and again[key].loss == grid[key].loss
+    with pytest.raises(ValueError, match=r"must have been trained with .*'momentum': 0\.99.*, "
+                                         r"got .*'momentum': 0\.0"):
+        shift.train_grid(X, y, (60,), (0.99,), done={(60, 0.99): done}, **kwargs)
 
 
 def lines_of(fig):
@@ -299,61 +312,85 @@ def differs(a, b):
                                    for x, y in zip(a, b))
 
 
-def test_shift_panel_redraws_on_every_slider(grid):
-    panel = shift_figs.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 0.5, 0.0))
-    controls = panel.children[:-1]
-    assert [c.description for c in controls] == ["batch size", "lr", "momentum", "layer"]
-    assert all(not c.continuous_update for c in controls)
-    for control, new in zip(controls, (1, 8.0, 0.99, 1)):
-        before = lines_of(panel.figure())
-        control.value = new
-        assert differs(before, lines_of(panel.figure())), control.description
+def limits_of(fig):
+    return [(ax.get_xlim(), ax.get_ylim(), ax.get_yscale()) for ax in fig.axes]
 
 
-def test_shift_panel_extreme_shows_message(grid, capsys):
-    panel = shift_figs.shift_panel(grid, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(1, 8.0, 0.99))
-    texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
-    assert texts == [DIVERGED.format(27)]
-    assert "\n".join(shift_figs.describe_run(grid[(1, 8.0, 0.99)])[1]) in capsys.readouterr().out
+def texts_of(fig):
+    return [t.get_text() for ax in fig.axes for t in ax.texts]
 
 
-def test_shift_panel_with_a_diverged_run_shows_message(grid, diverged):
+@pytest.fixture(scope="module")
+def panel_runs(grid, saturated):
     runs = dict(grid)
-    runs[(60, 8.0, 0.99)] = diverged
+    runs[(60, 0.99)] = saturated          # a saturated position, as lr 2 with momentum 0.9 is
+    return runs
+
+
+def test_shift_panel_redraws_on_both_sliders_on_fixed_axes(panel_runs, capsys):
+    panel = shift_figs.shift_panel(panel_runs, (1, 60), (0.0, 0.99), value=(60, 0.0))
+    controls = panel.children[:-1]
+    assert [c.description for c in controls] == ["batch size", "momentum"]
+    assert all(not c.continuous_update for c in controls)
+    fig = panel.figure()
+    # 3 layers x (pooled, per unit), then the W1 and the accuracy panels
+    assert len(fig.axes) == 8
+    assert [ax.get_yscale() for ax in fig.axes[:3]] == ["log"] * 3
+    assert fig.axes[6].get_title() == "shift of every layer"
+    assert fig.axes[7].get_title() == "test accuracy over training"
+    w1 = shift.shift_from_start(panel_runs[(60, 0.0)].activations)[1]
+    np.testing.assert_array_equal(fig.axes[6].get_lines()[2].get_ydata(), w1[:, 2])
+    before, axes_before = lines_of(fig), limits_of(fig)
+    controls[1].value = 0.99                                 # the saturated run
+    fig = panel.figure()
+    assert differs(before, lines_of(fig)) and limits_of(fig) == axes_before
+    assert texts_of(fig).count("100% of the input\nbeyond +-10 at the end") == 2
+    assert SATURATED in capsys.readouterr().out
+    controls[0].value, controls[1].value = 1, 0.0
+    assert limits_of(panel.figure()) == axes_before
+
+
+def test_shift_panel_draws_a_diverged_run_as_a_state(panel_runs, capsys):
+    panel = shift_figs.shift_panel(panel_runs, (1, 60), (0.0, 0.99), value=(1, 0.99))
+    fig = panel.figure()
+    texts = texts_of(fig)
+    assert texts.count("diverged at step 27") == 6            # every layer, both rows
+    assert "diverged at step 27:\nno shift to measure" in texts
+    assert fig.axes[6].get_lines() == []                       # no W1 passes for shift
+    assert "\n".join(shift_figs.describe_run(panel_runs[(1, 0.99)])) in capsys.readouterr().out
+
+
+def test_shift_panel_with_a_run_that_overflowed(panel_runs, diverged):
+    runs = dict(panel_runs)
     nan_acts = dict(diverged.activations, pre_pct=np.full_like(diverged.activations["pre_pct"],
                                                                  np.nan))
-    runs[(1, 8.0, 0.99)] = copy.copy(diverged)
-    runs[(1, 8.0, 0.99)].activations = nan_acts          # even NaN percentiles must not raise
-    panel = shift_figs.shift_panel(runs, (1, 60), (0.5, 8.0), (0.0, 0.99), value=(60, 8.0, 0.99))
-    texts = [t.get_text() for ax in panel.figure().axes for t in ax.texts]
-    assert texts == [DIVERGED.format(1)]
-    panel.children[0].value = 1
-    assert panel.figure().axes[0].get_xlim() == (-10.0, 10.0)
+    runs[(1, 0.99)] = copy.copy(diverged)
+    runs[(1, 0.99)].activations = nan_acts               # even NaN percentiles must not raise
+    panel = shift_figs.shift_panel(runs, (1, 60), (0.0, 0.99), value=(1, 0.99))
+    assert "diverged at step 1" in texts_of(panel.figure())
 
 
-def test_step_scrubber_redraws(grid):
-    acts = grid[(60, 8.0, 0.0)].activations
-    scrubber = shift_figs.step_scrubber(acts, value=10)
+def test_step_scrubber_keeps_its_axes_and_offers_the_chosen_steps(grid):
+    acts = grid[(60, 0.0)].activations
+    scrubber = shift_figs.step_scrubber(acts, steps=[0, 10, 30], value=10, static=[10, 30])
     (slider,) = scrubber.children[:-1]
-    assert list(slider.options) == [("0", 0), ("10", 10), ("20", 20), ("30", 30)]
-    before, title = lines_of(scrubber.figure()), scrubber.figure().axes[2].get_title()
-    for step in (30, 20, 0):
-        slider.value = step
-    assert differs(before, lines_of(scrubber.figure()))
-    assert "W1 from step 0 = 0.00" in scrubber.figure().axes[2].get_title() != title
-
-
-def test_shared_activation_panel_on_the_grid(grid, capsys):
-    runs = {(b, m): {"lr 0.5": grid[(b, 0.5, m)]} for b in (1, 60) for m in (0.0, 0.99)}
-    panel = activation_panel(runs, batch_sizes=(1, 60), momenta=(0.0, 0.99), value=(60, 0.0))
-    batch_slider, momentum_slider = panel.children[:-1]
-    before = lines_of(panel.figure())
-    batch_slider.value = 1
-    assert differs(before, lines_of(panel.figure()))
-    momentum_slider.value = 0.99               # the extreme corner diverged: the panel says so
-    assert grid[(1, 0.5, 0.99)].diverged["step"] == 27
-    assert "diverged at step 27" in [t.get_text() for ax in panel.figure().axes for t in ax.texts]
-    assert "lr 0.5: training diverged at step 27" in capsys.readouterr().out
+    assert list(slider.options) == [("0", 0), ("10", 10), ("30", 30)]
+    assert scrubber.static_positions == [{"step": 10}, {"step": 30}]
+    fig = scrubber.figure()
+    before, axes_before = lines_of(fig), limits_of(fig)
+    hist = acts["pre_hist"]
+    for l, ax in enumerate(fig.axes):       # y fitted to steps 10 and 30, without the end bins
+        assert ax.get_ylim() == pytest.approx((0, 1.05 * hist[[1, 3], l, 1:-1].max()))
+    slider.value = 30
+    fig = scrubber.figure()
+    assert differs(before, lines_of(fig)) and limits_of(fig) == axes_before
+    w1 = shift.shift_from_start(acts)[1]
+    assert fig.axes[2].get_title() == f"layer 3: W1 from step 0 = {w1[3, 2]:.2f}"
+    slider.value = 0
+    assert "W1 from step 0 = 0.00" in scrubber.figure().axes[2].get_title()
+    with pytest.raises(ValueError, match=r"steps must be recorded checkpoints \(every 10 steps\), "
+                                         r"got \[15\]"):
+        shift_figs.step_scrubber(acts, steps=[0, 15])
 
 
 def test_plot_per_layer_draws_one_line_per_layer():
@@ -375,3 +412,22 @@ def test_every_layer_of_the_papers_network_moves(subset, seed):
     steps, w1 = shift.shift_from_start(h.activations)
     np.testing.assert_array_equal(steps, [0, 10, 20])
     assert w1.shape == (3, 3) and np.all(w1[0] == 0) and np.all(w1[-1] > 0.05)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_section_6s_saturation_claims_hold_on_three_seeds(mnist, seed):
+    """Section 6 (lr 2, the paper's network on the 4,000 digits): by the first checkpoint
+    (step 40) batch sizes 1 and 16 have saturated >= 90% of layer 3, and momentum 0.9 at
+    batch size 60 layers 2 and 3 (measured: 100% on each seed). The longer claims (who
+    recovers, who reaches 80%) were run on seeds 0-2 too; the notebook checks them with
+    margins."""
+    X, y, _, _ = mnist
+
+    def saturation_at_40(batch_size, momentum):
+        h = train(make_mlp(seed=seed), X, y, batch_size=batch_size, lr=2.0, momentum=momentum,
+                  num_steps=40, seed=seed, eval_every=0, record_every=40, probe=X[:500])
+        return h.activations["saturation"][-1]
+
+    assert saturation_at_40(1, 0.0)[2] >= 0.9
+    assert saturation_at_40(60, 0.9)[1:].min() >= 0.9
+    assert saturation_at_40(16, 0.0)[2] >= 0.9

@@ -8,6 +8,7 @@ import numpy as np
 import pytest
 
 from helpers import BatchNorm, Linear, Sequential, Sigmoid, frozen_running_stats, make_mlp
+from helpers.display.figures import activation_limits
 from helpers.display.panels import activation_panel
 from helpers.lessons import lesson4_figures as ip
 from helpers.lessons.lesson4_eval import (
@@ -27,7 +28,13 @@ from helpers.lessons.lesson4_running import (
     ema_update,
     running_estimates,
 )
-from helpers.lessons.lesson4_tracking import track_running_stats, tracking_error
+from helpers.lessons.lesson4_tracking import (
+    settled_step,
+    spread_ratio,
+    track_running_stats,
+    tracking_error,
+    variance_ratio,
+)
 
 SIZES = (20, 12, 12, 4)          # a small MLP: 20 inputs, two hidden layers, 4 classes
 
@@ -455,3 +462,80 @@ def test_a_diverging_run_draws_a_message(tracks):
     panel = activation_panel(ip.histories_for_panel({(8, m): t for m in MOMENTA}), (8,), MOMENTA,
                              value=(8, 0.1))
     assert "diverged" in texts(panel.figure())
+
+
+def axes_limits(fig):
+    return [ax.get_ylim() for ax in fig.axes]
+
+
+def test_tracking_panel_keeps_its_axes_and_says_what_each_run_is(tracks, capsys):
+    runs = grid(tracks)
+    panel = ip.tracking_panel(runs, (8, 32), MOMENTA, value=(8, 0.1),
+                              static=[(8, 0.1), (32, 0.01)])
+    assert [(p["batch_size"], p["momentum"]) for p in panel.static_positions] == [(8, 0.1),
+                                                                                  (32, 0.01)]
+    first = axes_limits(panel.figure())
+    panel.children[0].value, panel.children[1].value = 32, 0.99       # both sliders move
+    assert axes_limits(panel.figure()) == first                         # only the data moves
+    out = capsys.readouterr().out
+    t = runs[(32, 0.99)]
+    assert t["history"].message() in out
+    assert f"eval-mode test accuracy with these running statistics {t['test_acc'][0.99]:.1%}" \
+        in out
+    # the limits cover every learned run's running estimates and population statistics
+    limits = ip.tracking_limits(runs, MOMENTA)
+    lo, hi = limits[0, 0]
+    learned = [t for t in tracks[2].values() if t["pop_acc"] >= ip.MEANINGLESS]
+    assert learned
+    for track in learned:
+        for m in MOMENTA:
+            assert lo <= track["running"][m][0][0][:, 0].min() <= hi
+        assert lo <= track["pop_mean"][0][:, 0].min() and track["pop_mean"][0][:, 0].max() <= hi
+
+
+def test_tracking_limits_ignore_a_run_that_did_not_learn(tracks):
+    t = tracks[2][8]
+    learned = with_changes(t, pop_acc=0.9)
+    wild = [v * 1e3 for v in t["batch_mean"]]                   # far outside the learned run
+    not_learned = with_changes(t, pop_acc=0.12, batch_mean=wild)
+    alone = ip.tracking_limits({(8, m): learned for m in MOMENTA}, MOMENTA)
+    both = ip.tracking_limits({(8, m): learned for m in MOMENTA}
+                              | {(32, m): not_learned for m in MOMENTA}, MOMENTA)
+    assert both == alone
+
+
+def test_mode_limits_put_eval_mode_on_the_training_mode_scales(tracks):
+    histories = ip.histories_for_panel(grid(tracks))
+    plain = activation_limits(histories.values())
+    shared = ip.mode_limits(histories)
+    assert shared["eval mode"]["density"] == plain["train mode"]["density"] \
+        == shared["train mode"]["density"]
+    assert shared["eval mode"]["bands"] == shared["train mode"]["bands"] == (
+        min(plain["train mode"]["bands"][0], plain["eval mode"]["bands"][0]),
+        max(plain["train mode"]["bands"][1], plain["eval mode"]["bands"][1]))
+    assert shared["eval mode"]["x"] == plain["eval mode"]["x"]
+
+
+def test_spread_ratio_compares_the_two_modes_widths(tracks):
+    t = tracks[2][32]
+    train_pct = t["train_activations"]["pre_pct"][-1, 1]
+    eval_pct = t["eval_activations"][0.1]["pre_pct"][-1, 1]
+    assert spread_ratio(t, 0.1, 1, -1) == pytest.approx(
+        (eval_pct[3] - eval_pct[1]) / (train_pct[3] - train_pct[1]), rel=1e-12)
+    # at step 0 every momentum's running statistics are the start-up values (0 and 1)
+    assert spread_ratio(t, 0.01, 0, 0) == spread_ratio(t, 0.99, 0, 0)
+
+
+def test_variance_ratio_and_settled_step_on_a_known_track():
+    steps = np.array([0, 10, 20, 30])
+    running = np.ones((30, 2))                                       # (T steps, 2 units)
+    running[:10] = 4.0                                               # estimate after step 10: 4
+    running[10:20] = 1.2                                             # after 20: 1.2, 30: 1.0
+    pop = np.ones((4, 2))
+    track = {"measure_steps": steps, "pop_var": [pop, pop],
+             "running": {0.1: (None, [running, running])}}
+    np.testing.assert_allclose(variance_ratio(track, 0.1, 0), [4.0, 1.2, 1.0])
+    assert settled_step(track, 0.1) == 20
+    assert settled_step(track, 0.1, factor=1.1) == 30
+    never = {**track, "running": {0.1: (None, [running * 3, running])}}
+    assert settled_step(never, 0.1) is None

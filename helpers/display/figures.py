@@ -5,9 +5,12 @@ batch-size / momentum panels show.
 Every function takes an explicit `ax` (or makes its own figure) and never draws into pyplot's
 current figure, so widget callbacks can redraw safely.
 """
+import textwrap
+
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..recording import unit_drift
 from .style import COLORS, TIME_CMAP, new_figure, show_message
 
 
@@ -102,21 +105,27 @@ def _recorded(histories):
             if not isinstance(h, str) and not h.diverged and h.activations is not None]
 
 
-def activation_limits(positions, kind="pre", units=UNITS, xlim=None):
+def activation_limits(positions, kind="pre", units=UNITS, xlim=None, bands_within_x=False):
     """Axis limits shared by every position of a panel, from every healthy run's data (a
     diverged run must not flatten the others). positions: iterable of {label: History|str}.
 
     Returns {label: limits}, each {"x": (lo, hi) of the values (the 1st-99th percentiles at
     every checkpoint, or xlim), "density": top of the histograms after step 0 inside x,
     "bands": (lo, hi) of the drawn units' 15th-85th percentiles, "steps": the longest run's
-    last recorded step}. Each label (e.g. plain, batch norm) gets its own scale; every
-    position of that label shares it.
+    last recorded step, "examples": the most examples any run saw}. Each label (e.g. plain,
+    batch norm) gets its own scale; every position of that label shares it.
+    bands_within_x=True keeps "bands" inside "x": a run whose layer saturated (inputs of
+    +-100) then does not flatten every other position's per-unit row; its bands leave the
+    plot at the edge, where its histogram piles up in the end bins.
     """
     positions = list(positions)
     labels = dict.fromkeys(label for histories in positions for label in histories)
-    return {label: _limits([h for histories in positions
-                            for h in _recorded({label: histories.get(label, "")})],
-                           kind, units, xlim) for label in labels}
+    limits = {label: _limits([h for histories in positions
+                              for h in _recorded({label: histories.get(label, "")})],
+                             kind, units, xlim) for label in labels}
+    for lim in filter(None, limits.values() if bands_within_x else ()):
+        lim["bands"] = (max(lim["bands"][0], lim["x"][0]), min(lim["bands"][1], lim["x"][1]))
+    return limits
 
 
 def _limits(runs, kind, units, xlim):
@@ -146,8 +155,15 @@ def _limits(runs, kind, units, xlim):
             lows.append(np.nanmin(band))
             highs.append(np.nanmax(band))
     last_step = max(h.activations["steps"][-1] for h in runs)
+    examples = max((h.examples_seen[-1] if h.examples_seen else 0) for h in runs)
     return {"x": tuple(xlim), "density": 1.05 * max(tops) or 1.0,
-            "bands": (min(lows), max(highs)), "steps": last_step}
+            "bands": (min(lows), max(highs)), "steps": last_step, "examples": examples}
+
+
+def checkpoint_examples(history):
+    """Examples a History's run had seen at each recorded checkpoint: (T,), 0 at step 0."""
+    seen = np.concatenate([[0], history.examples_seen])
+    return seen[np.asarray(history.activations["steps"])]
 
 
 def _hatched(ax, text):
@@ -160,8 +176,11 @@ def _hatched(ax, text):
     ax.set_yticks([])
 
 
+hatched = _hatched      # the same, for lesson figures that label a state (e.g. a failed run)
+
+
 def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=None,
-                         units=UNITS, detached=False):
+                         units=UNITS, detached=False, x="step", drift=False):
     """Per-layer activation distributions of each labelled run, on axes fixed by `limits`.
 
     histories: {label: History with activations recorded, or a str saying why there is no
@@ -171,7 +190,10 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
     of the units `units` over training: the paper's Figure 1 view, where a shift that pooling
     averages away stays visible. Titles give each layer's saturation at the end. A diverged
     run or a missing one is drawn as a hatched panel saying so. limits: from
-    `activation_limits` (default: this figure's own runs). Returns the figure.
+    `activation_limits` (default: this figure's own runs). x: what the per-unit row's
+    horizontal axis counts, "step" or "examples" (seen by then). drift=True: each per-unit
+    panel also gives the layer's drift (median over its units of `recording.unit_drift`: how
+    far the 15th/50th/85th percentiles move between recordings). Returns the figure.
     """
     first = next((h for h in histories.values() if not isinstance(h, str)), None)
     n_layers = first.activations["pre_hist"].shape[1] if first is not None and \
@@ -181,12 +203,16 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
     band_rows = kind == "pre"
     rows_per = 2 if band_rows else 1
     heights = ([2.0, 1.6] if band_rows else [2.0]) * len(histories)
-    height = sum(heights) + 0.55 * len(heights) + 0.5         # panels, titles, x labels
+    # a title wider than the figure (about 11 characters per inch) wraps onto more lines
+    title = textwrap.fill(title, int(11 * 3.3 * len(layers))) if title else None
+    extra = 0.25 * title.count("\n") if title else 0.0
+    height = sum(heights) + 0.55 * len(heights) + 0.5 + extra  # panels, titles, x labels
     fig, axes = new_figure(len(heights), len(layers), width=3.3, height=height / len(heights),
                            layout="none", detached=detached,
                            gridspec_kw={"height_ratios": heights})
-    fig.subplots_adjust(left=0.6 / (3.3 * len(layers)), right=0.99, bottom=0.45 / height,
-                        top=1 - 0.65 / height, hspace=0.75, wspace=0.25)
+    fig.subplots_adjust(left=0.6 / (3.3 * len(layers)), right=1 - 0.15 / (3.3 * len(layers)),
+                        bottom=0.45 / height,
+                        top=1 - (0.65 + extra) / height, hspace=0.75, wspace=0.25)
     cmap = plt.get_cmap(TIME_CMAP)
     for k, (label, hist) in enumerate(histories.items()):
         rows = axes[rows_per * k: rows_per * (k + 1)]
@@ -213,10 +239,13 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
                         label=f"step {steps[i]}")
             if lim:
                 ax.set(xlim=lim["x"], ylim=(0, lim["density"]))
-                if hists[0].max() > lim["density"]:
-                    ax.annotate("step 0: peak\nabove the scale", (0.99, 0.97),
-                                xycoords="axes fraction", ha="right", va="top", fontsize=9,
-                                color="0.35")
+                clipped = [steps[i] for i in [0, *picks] if hists[i].max() > lim["density"]]
+                if clipped:
+                    ax.annotate(f"step{'s' if len(clipped) > 1 else ''} "
+                                f"{', '.join(map(str, clipped))}:\npeak above the scale",
+                                (0.99, 0.97), xycoords="axes fraction", ha="right", va="top",
+                                fontsize=9, color="0.35",
+                                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
             ax.set_xlabel("input to the nonlinearity" if kind == "pre" else "activation")
             if col == 0:
                 ax.set_ylabel("density")
@@ -225,6 +254,8 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
             if band_rows:
                 bx = rows[1][col]
                 pct = a["unit_pct"][layer]
+                if x == "examples":
+                    steps = checkpoint_examples(hist)
                 for i, unit in enumerate(units[1:]):
                     bx.plot(steps, pct[:, unit, 2], color="0.6", lw=0.8,
                             label=f"units {units[1] + 1}-{units[-1] + 1}: median" if i == 0
@@ -234,9 +265,14 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
                                 alpha=0.3, lw=0, label=f"unit {unit + 1}: 15th-85th percentile")
                 bx.plot(steps, pct[:, unit, 2], color=COLORS["plain"], lw=1.5)
                 bx.set_title(f"{label}, layer {layer + 1}: per unit")
-                bx.set_xlabel("step")
+                if drift:
+                    bx.annotate(f"drift {np.median(unit_drift(pct)):.2f}", (0.99, 0.97),
+                                xycoords="axes fraction", ha="right", va="top", fontsize=10,
+                                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
+                bx.set_xlabel("examples seen" if x == "examples" else "step")
                 if lim:
-                    bx.set(ylim=lim["bands"], xlim=(0, lim["steps"]))
+                    bx.set(ylim=lim["bands"],
+                           xlim=(0, lim["examples" if x == "examples" else "steps"]))
                 if col == 0:
                     bx.set_ylabel("input")
                     if k == 0:

@@ -12,6 +12,7 @@ import contextlib
 import io
 import itertools
 import sys
+import textwrap
 import time
 
 import ipywidgets as widgets
@@ -27,12 +28,14 @@ BATCH_SIZES = (1, 4, 16, 60, 256, 1024)      # log-spaced; 60 is the BN paper's
 MOMENTA = (0.0, 0.5, 0.9, 0.99)
 
 
-def run_positions(run, batch_sizes=BATCH_SIZES, momenta=MOMENTA, progress="training runs"):
+def run_positions(run, batch_sizes=BATCH_SIZES, momenta=MOMENTA, progress="training runs",
+                  modes=None):
     """Call run(batch_size, momentum) once for every slider position of an `activation_panel`;
-    return {(batch_size, momentum): result}. A progress bar counts the runs (progress=False
-    hides it)."""
-    return {(b, m): run(b, m) for b, m in
-            progress_bar(list(itertools.product(batch_sizes, momenta)), progress)}
+    return {(batch_size, momentum): result}. With modes (the options of the panel's third
+    control), call run(batch_size, momentum, mode) and key by (batch_size, momentum, mode).
+    A progress bar counts the runs (progress=False hides it)."""
+    keys = itertools.product(batch_sizes, momenta, *([modes] if modes else []))
+    return {key: run(*key) for key in progress_bar(list(keys), progress)}
 
 
 # Draw every slider position when a panel is built. Tests switch it off (positions are then
@@ -133,8 +136,11 @@ def compose_static(shots, note=STATIC_NOTE):
 
 
 def _text_png(text, width, bold=False):
-    """Lines of text rendered as a white strip `width` pixels wide at DPI (10 pt)."""
-    lines = text.splitlines() or [""]
+    """Lines of text rendered as a white strip `width` pixels wide at DPI (10 pt); a line
+    longer than the strip (about 0.08 inch per character) wraps."""
+    chars = int(width / DPI / 0.08)
+    lines = [part for line in text.splitlines() for part in textwrap.wrap(line, chars) or [""]]
+    lines = lines or [""]
     fig = Figure(figsize=(width / DPI, 0.1 + 0.19 * len(lines)), dpi=DPI)
     fig.text(0.01, 0.5, "\n".join(lines), ha="left", va="center", fontsize=10,
              fontweight="bold" if bold else "normal", linespacing=1.3)
@@ -150,9 +156,24 @@ def selection_slider(values, description, fmt="{}", value=None):
         style={"description_width": "initial"}, layout=widgets.Layout(width="420px"))
 
 
+def run_summary(history, width=110):
+    """What a panel prints with a run: `History.message`; for a diverged run first how much it
+    trained and its test accuracy at the end (if it was evaluated there), then the
+    divergence, wrapped at `width` characters."""
+    if not history.diverged:
+        return history.message()
+    examples = history.examples_seen[-1] if history.examples_seen else 0
+    evaluated = history.test_acc and history.eval_steps[-1] == history.num_steps
+    work = (f"{history.num_steps} steps = {examples / history.config['n']:.3g} epochs "
+            f"({examples:,} examples)" +
+            (f", test accuracy {history.test_acc[-1]:.1%}" if evaluated else ""))
+    return "\n".join([work] + textwrap.wrap(history.message(), width))
+
+
 def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
                      momentum_name="SGD momentum", xlim=None, value=None, layers=None,
-                     describe=None, static=None):
+                     describe=None, static=None, modes=None, mode_name="compare", limits=None,
+                     x="step", drift=False):
     """Batch-size and momentum sliders over per-layer activation distributions.
 
     runs: {(batch_size, momentum): {label: History}} from `run_positions`. value: initial
@@ -162,21 +183,32 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
     positions compare by eye. static: the (batch_size, momentum) positions of the static
     picture saved for readers without a kernel (default: the starting one). Returns the
     `interactive` panel; display it in a notebook.
+    modes: the options of a third control, named mode_name (e.g. "equal steps", "equal
+    examples"); runs, value and static are then keyed (batch_size, momentum, mode).
+    limits: {label: limits} as `activation_limits` returns them, drawn with instead of the
+    computed ones (e.g. to fix the range of the per-unit row). x: what the per-unit row's
+    axis counts, "step" or "examples" (with modes: a dict mode -> "step" or "examples").
+    drift=True: the per-unit panels give each layer's drift (see `draw_activation_grid`).
     """
-    value = value or (batch_sizes[0], momenta[0])
-    limits = activation_limits([runs[key] for key in runs], kind, xlim=xlim)
+    value = value or (batch_sizes[0], momenta[0], *(modes[:1] if modes else ()))
+    limits = limits or activation_limits([runs[key] for key in runs], kind, xlim=xlim)
 
-    def draw(batch_size, momentum):
-        histories = runs[(batch_size, momentum)]
+    def draw(batch_size, momentum, mode=None):
+        histories = runs[(batch_size, momentum, mode) if modes else (batch_size, momentum)]
         for label, hist in histories.items():
             text = hist if isinstance(hist, str) else (describe or History.message)(hist)
             print(f"{label}: {text}")
+        what = (f", {mode}: inputs to the nonlinearity (colour: step, early to late)" if modes
+                else ": inputs to the nonlinearity (colour: step, early to late; axes fixed)")
         return draw_activation_grid(
             histories, kind=kind, layers=layers, limits=limits, detached=True,
-            title=f"Batch size {batch_size}, {momentum_name} {momentum}: inputs to the "
-                  f"nonlinearity (colour: step, early to late; the same axes at every position)")
+            x=x.get(mode, "step") if isinstance(x, dict) else x, drift=drift,
+            title=f"Batch size {batch_size}, {momentum_name} {momentum}{what}")
 
-    return cached_panel(
-        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [value])],
-        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
-        momentum=selection_slider(momenta, momentum_name, value=value[1]))
+    controls = dict(batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+                    momentum=selection_slider(momenta, momentum_name, value=value[1]))
+    if modes:
+        controls["mode"] = widgets.ToggleButtons(options=list(modes), value=value[2],
+                                                 description=mode_name)
+    return cached_panel(draw, static=[dict(zip(controls, p)) for p in (static or [value])],
+                        **controls)

@@ -14,6 +14,8 @@
     lesson4_figures.py     tracking panel, estimator and gap figures
     lesson5_why.py         noisy batch norm, Santurkar et al.'s measures, drift, lr sweep
     lesson5_figures.py     Figure 1 of the paper, the sweep, the measures, the noise panel
+    lesson6_small_batches.py  every normalization at every batch size, both modes measured
+    lesson6_figures.py     the statistics cube, accuracy by batch size, r and d, the panel
 
 Lesson code imports the engine (`helpers`) and `helpers.display`; the engine imports none of it.
 """

@@ -59,12 +59,24 @@ class Path:
     def num_steps(self):
         return len(self.theta) - 1
 
-    def message(self):
+    @property
+    def examples_seen(self):
+        """Examples processed: whole epochs of n, then full batches (only an epoch's last
+        batch is smaller)."""
         c = self.config
+        epochs, rest = divmod(self.num_steps, c["steps_per_epoch"])
+        return epochs * c["n"] + rest * c["batch_size"]
+
+    def message(self):
+        """What the run did: steps, epochs and examples, and the loss of the whole data set
+        at the end (or where and why it diverged)."""
+        c = self.config
+        epochs, examples = self.examples_seen / c["n"], self.examples_seen
         if self.diverged:
-            return f"diverged at step {self.diverged['step']}: {self.diverged['reason']}"
-        return (f"{self.num_steps} steps ({c['steps_per_epoch']} per epoch of "
-                f"batch size {c['batch_size']}), final loss {self.loss[-1]:.4f}")
+            return (f"diverged at step {self.diverged['step']} ({epochs:.3g} epochs, "
+                    f"{examples:,} examples): {self.diverged['reason']}")
+        return (f"{self.num_steps} steps = {epochs:.3g} epochs of batch size {c['batch_size']} "
+                f"({examples:,} examples), loss of the whole data set {self.loss[-1]:.4f}")
 
 
 def descend(X, y, *, batch_size, lr, momentum=0.0, num_epochs=None, num_steps=None,

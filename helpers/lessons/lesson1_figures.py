@@ -74,36 +74,44 @@ def draw_excess_loss(ax, path, loss_star, color, label):
     return ax
 
 
+def excess_loss_limits(paths, loss_star, floor=1e-8):
+    """(lo, hi) of the loss above the minimum over every path that did not diverge, widened
+    to whole decades (lo no lower than floor): one scale for every position of a panel."""
+    excess = np.concatenate([p.loss - loss_star for p in paths if not p.diverged])
+    lo, hi = max(excess[excess > 0].min(), floor), excess.max()
+    return 10.0 ** np.floor(np.log10(lo)), 10.0 ** np.ceil(np.log10(hi))
+
+
 def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 3.0), seed=0,
-                  value=None):
+                  value=None, static=None):
     """Sliders batch size, lr, momentum -> the path on the contours and its loss curve.
 
-    Each run takes a few milliseconds (2 parameters), so it is computed on the first visit
-    and cached. The full-batch run with the same lr and momentum is drawn for comparison.
-    Returns the `cached_panel`.
+    Every run takes a few milliseconds (2 parameters): all are computed first, so that both
+    panels keep the same axes at every position (the loss axis spans every run that did not
+    diverge). The full-batch run with the same lr and momentum is drawn for comparison.
+    static: (batch_size, lr, momentum) positions of the saved static picture (default: the
+    starting one). Returns the `cached_panel`.
     """
     surface, theta_star = loss_surface(X, y), descent.least_squares(X, y)
-    loss_star, n, cache = descent.loss(theta_star, X, y), len(X), {}
-
-    def run(batch_size, lr, momentum):
-        key = (batch_size, lr, momentum)
-        if key not in cache:
-            cache[key] = descent.descend(X, y, batch_size=batch_size, lr=lr, momentum=momentum,
-                                         num_epochs=num_epochs, theta0=theta0, seed=seed)
-        return cache[key]
+    loss_star, n = descent.loss(theta_star, X, y), len(X)
+    runs = {(b, lr, m): descent.descend(X, y, batch_size=b, lr=lr, momentum=m,
+                                        num_epochs=num_epochs, theta0=theta0, seed=seed)
+            for b in dict.fromkeys((*batch_sizes, n)) for lr in lrs for m in momenta}
+    ylim = excess_loss_limits(runs.values(), loss_star)
 
     def draw(batch_size, lr, momentum):
-        path, full = run(batch_size, lr, momentum), run(n, lr, momentum)
+        path, full = runs[(batch_size, lr, momentum)], runs[(n, lr, momentum)]
         # fixed margins instead of constrained layout: a redraw is ~30% faster
         fig, axes = new_figure(1, 2, width=4.6, height=3.8, layout="none", detached=True)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
         ax1, ax2 = axes[0]
         draw_surface(ax1, surface, theta_star)
-        runs = {f"full batch (B = {n})": full} if batch_size != n else {}
-        runs[f"B = {batch_size}"] = path
-        for (label, p), color in zip(runs.items(), ("0.5", variant_color(batch_size, n))):
+        paths = {f"full batch (B = {n})": full} if batch_size != n else {}
+        paths[f"B = {batch_size}"] = path
+        for (label, p), color in zip(paths.items(), ("0.5", variant_color(batch_size, n))):
             draw_path(ax1, p, color, label)
             draw_excess_loss(ax2, p, loss_star, color, label)
+        ax2.set(xlim=(0, num_epochs), ylim=ylim)
         ax1.set_title(f"Path: {path.num_steps} steps in {num_epochs} epochs" if not path.diverged
                       else f"Path: stopped at step {path.num_steps}")
         ax2.set_title("Loss of the whole data set")
@@ -118,8 +126,10 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
         return fig
 
     value = value or (batch_sizes[0], lrs[0], momenta[0])
+    names = ("batch_size", "lr", "momentum")
     return cached_panel(
-        draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        draw, static=[dict(zip(names, p)) for p in (static or [value])],
+        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         lr=selection_slider(lrs, "learning rate lr", value=value[1]),
         momentum=selection_slider(momenta, "momentum", value=value[2]))
 

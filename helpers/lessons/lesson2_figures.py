@@ -1,44 +1,39 @@
-"""Lesson 2's figures and panels: a run described in plain words, per-layer curves, the step
-scrubber (one run, every layer, any step against step 0) and the shift panel (batch size, lr,
-momentum, layer over a grid of real runs).
+"""Lesson 2's figures and panels: what a run did in plain words, per-layer curves, the step
+scrubber (one run, every layer, any step against step 0) and the shift panel (batch size and
+momentum over a grid of real runs: every layer's input, pooled and per unit, beside every
+layer's W1 from step 0 and the test accuracy).
 """
 import numpy as np
 
-from ..display.figures import plot_histograms_over_time
-from ..display.panels import cached_panel, selection_slider
+from ..display.figures import activation_limits, draw_activation_grid, plot_accuracy
+from ..display.panels import cached_panel, run_summary, selection_slider
 from ..display.style import PALETTE, new_figure, show_message
 from ..recording import end_bin_fraction
 from .lesson2_shift import shift_from_start
 
+SATURATED = 0.9      # this share of the last hidden layer saturated at the end: a warning
 
-def describe_run(history, saturated=0.9):
-    """Plain-words verdict on a grid run: (warning or None, [lines]), lines[0] a summary.
 
-    The warning names what broke: the run diverged (History.diverged, the course's one rule:
-    see helpers.divergence), or >= `saturated` of the last hidden layer's sigmoids are
-    saturated at the end. Notes on extreme settings follow the summary.
-    """
-    loss, acts = np.asarray(history.loss), history.activations
-    sat = acts["saturation"][-1, -1]
-    lines = [f"loss {loss[0]:.2f} -> {loss[-max(1, len(loss) // 10):].mean():.2f} after "
-             f"{len(loss)} steps; last hidden layer {sat:.0%} saturated"]
-    warnings, notes = [], []
+def describe_run(history, saturated=SATURATED):
+    """What a run did, in plain words: a list of lines. First `run_summary` (steps, epochs and
+    examples, the loss of the last tenth of the steps, the test accuracy; or where and why
+    the run diverged), then a warning if >= `saturated` of the last hidden layer's sigmoids
+    are saturated at the end, and a note naming the layers whose input lies mostly beyond
+    +-10, where the recorder's histograms end (their W1 is capped near 10)."""
+    lines = run_summary(history).splitlines()
     if history.diverged:
-        warnings.append(f"DIVERGED at step {history.diverged['step']} "
-                        "(lr or momentum too large)")
-        notes.append(f"diverged: {history.diverged['reason']}")
+        return lines
+    acts = history.activations
+    sat = acts["saturation"][-1, -1]
     if sat >= saturated:
-        warnings.append("SATURATED: the last hidden layer's sigmoids are flat, "
-                        "little gradient flows")
+        lines.append(f"SATURATED: {sat:.0%} of the last hidden layer's sigmoids are flat at "
+                     "the end, so little gradient flows")
     edge = end_bin_fraction(acts["pre_hist"][-1], acts["pre_bins"])
-    if (edge > 0.5).any():                      # mass piled up in the end bins at +-10
-        notes.append(f"layers {', '.join(str(l + 1) for l in np.flatnonzero(edge > 0.5))}: "
-                     "most input lies beyond +-10, so their W1 is capped near 10")
-    if history.config["batch_size"] == 1:
-        notes.append("batch size 1: every step follows one example, so the distributions jump")
-    if history.config["momentum"] >= 0.99:
-        notes.append("momentum 0.99: a step adds up ~100 past gradients (about 100x the lr)")
-    return (warnings[0] if warnings else None), lines + warnings + notes
+    beyond = [str(l + 1) for l in np.flatnonzero(edge > 0.5)]
+    if beyond:
+        lines.append(f"layer{'s' if len(beyond) > 1 else ''} {', '.join(beyond)}: most input "
+                     "lies beyond +-10, so W1 is capped near 10")
+    return lines
 
 
 def plot_per_layer(ax, steps, values, ylabel, title, highlight=None):
@@ -60,18 +55,31 @@ def _xlim(activations, layer):
             min(hi.max() + 0.5, bins[-1]) if hi.size else bins[-1])
 
 
-def step_scrubber(activations, value=None):
+def step_scrubber(activations, steps=None, value=None, static=None):
     """A step slider over one run: every layer's input histogram at that step (colour) drawn
-    over its histogram at step 0 (grey), with the W1 distance between the two. value: the
-    initial step (one of activations["steps"])."""
-    steps, w1 = shift_from_start(activations)
+    over its histogram at step 0 (grey), with the W1 distance between the two.
+
+    steps: the recorded checkpoints the slider offers (default all); value: the initial one;
+    static: the steps of the static picture saved for readers without a kernel. The axes
+    stay fixed at every step: one x-axis for all layers, and per layer a y-axis fitted to the
+    offered steps after step 0 (a taller step-0 spike runs off the top, labelled).
+    """
+    recorded, w1 = shift_from_start(activations)
+    options = [int(s) for s in (recorded if steps is None else steps)]
+    missing = sorted(set(options) - set(recorded.tolist()))
+    if missing:
+        raise ValueError(f"steps must be recorded checkpoints (every "
+                         f"{recorded[1] - recorded[0]} steps), got {missing}")
     centres = (activations["pre_bins"][:-1] + activations["pre_bins"][1:]) / 2
     hist = activations["pre_hist"]
     ranges = [_xlim(activations, l) for l in range(hist.shape[1])]
     xlim = (min(lo for lo, _ in ranges), max(hi for _, hi in ranges))   # one scale: compare
+    later = [int(np.searchsorted(recorded, s)) for s in options if s > 0] or [0]
+    # per layer, without the end bins (where everything beyond the bins piles up)
+    tops = 1.05 * hist[later][:, :, 1:-1].max(axis=(0, 2))
 
     def draw(step):
-        t = int(np.searchsorted(steps, step))
+        t = int(np.searchsorted(recorded, step))
         fig, axes = new_figure(1, hist.shape[1], width=3.3, height=2.6, sharex=True,
                                layout="none", detached=True)
         # fixed margins (inches / figure size): constrained layout is a third of a redraw
@@ -81,42 +89,93 @@ def step_scrubber(activations, value=None):
             ax.fill_between(centres, hist[0, l], color="0.6", alpha=0.5, label="step 0")
             ax.plot(centres, hist[t, l], color=PALETTE[l], label=f"step {step}")
             ax.set(title=f"layer {l + 1}: W1 from step 0 = {w1[t, l]:.2f}",
-                   xlabel="input to the sigmoid", ylabel="density", xlim=xlim)
+                   xlabel="input to the sigmoid", ylabel="density", xlim=xlim,
+                   ylim=(0, tops[l]))
             ax.legend(loc="upper left")
+            if hist[0, l].max() > tops[l]:
+                ax.annotate("step 0: peak\nabove the scale", (0.99, 0.97), xycoords="axes fraction",
+                            ha="right", va="top", fontsize=9, color="0.35")
         return fig
 
-    options = [int(s) for s in steps]
-    return cached_panel(draw, step=selection_slider(options, "step", value=value))
+    return cached_panel(draw, static=[{"step": s} for s in (static or [])] or None,
+                        step=selection_slider(options, "step", value=value))
 
 
-def shift_panel(grid, batch_sizes, lrs, momenta, value=None):
-    """Sliders batch size, lr, momentum, layer over a precomputed `train_grid`: the layer's
-    input histograms early -> late, and every layer's W1 from step 0 over training."""
-    b0, lr0, m0 = value or (batch_sizes[0], lrs[0], momenta[0])
-    n_layers = next(iter(grid.values())).activations["pre_hist"].shape[1]
+def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigmoid MLP"):
+    """Sliders batch size and momentum over {(batch_size, momentum): History} (`train_grid`).
 
-    def draw(batch_size, lr, momentum, layer):
-        history = grid[(batch_size, lr, momentum)]
-        warning, lines = describe_run(history)
-        print("\n".join(lines))
-        fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none", detached=True)
-        fig.subplots_adjust(left=0.6 / 8.4, right=0.99, bottom=0.5 / 3.0, top=1 - 0.55 / 3.0,
-                            wspace=0.22)
-        ax_h, ax_w = axes[0]
-        plot_histograms_over_time(ax_h, history.activations, layer - 1, max_curves=5)
-        ax_h.set(title=f"hidden layer {layer}: input over training",
-                 xlim=_xlim(history.activations, layer - 1))
-        ax_h.legend(loc="upper left")
-        steps, w1 = shift_from_start(history.activations)
-        plot_per_layer(ax_w, steps, w1, "W1 distance from step 0", "shift of every layer",
-                       highlight=layer - 1)
-        if warning:
-            show_message(ax_h, warning)
-        fig.suptitle(f"batch size {batch_size}, lr {lr}, momentum {momentum}")
+    Each position shows, for every hidden layer, its input over training pooled over all
+    units (histograms) and per unit (one unit's 15th-85th percentile band and five more
+    units' medians, `draw_activation_grid`), and beside them every layer's W1 distance from
+    step 0 and the test accuracy over training. All positions share their axes, fixed from
+    the runs that did not diverge; a diverged run is hatched, and no W1 is drawn for it. The
+    histograms have a log density axis: the paper's small initial weights make the early
+    distributions narrow spikes, and the late, wide ones would be flat lines under them. A
+    layer whose input lies mostly beyond the recorder's bins (+-10) says so. The printed lines
+    are `describe_run`'s. value, static: (batch_size, momentum) positions.
+    """
+    first = next(iter(runs.values()))
+    bins = first.activations["pre_bins"]
+    # the density scale leaves out the end bins, where every value beyond the bins piles up
+    limits = activation_limits([{label: h} for h in runs.values()],
+                               xlim=(bins[1], bins[-2]))
+    lim = limits[label]
+    lim["x"] = (bins[0] - 0.5, bins[-1] + 0.5)          # the end bins' spikes stay in view
+    lim["bands"] = (max(lim["bands"][0], bins[0]), min(lim["bands"][1], bins[-1]))
+    lim["density"] *= 10                                # a decade of room for the legend
+    n_layers = first.activations["pre_hist"].shape[1]
+    w1_top = 1.05 * max(shift_from_start(h.activations)[1].max() for h in runs.values()
+                        if not h.diverged)
+    extra = 3.4                                   # inches for the W1 and accuracy column
+
+    def draw(batch_size, momentum):
+        history = runs[(batch_size, momentum)]
+        print("\n".join(describe_run(history)))
+        c = history.config
+        fig = draw_activation_grid(
+            {label: history}, limits=limits, detached=True,
+            title=f"Batch size {batch_size}, momentum {momentum}, lr {c['lr']:g}, "
+                  f"{c['num_steps']} steps: inputs to the sigmoids (colour: step, early to late)")
+        if not history.diverged:
+            edge = end_bin_fraction(history.activations["pre_hist"][-1], bins)
+            for layer, ax in enumerate(fig.axes[:n_layers]):
+                ax.set_yscale("log")
+                ax.set_ylim(1e-4 * lim["density"], lim["density"])
+                if edge[layer] > 0.5:
+                    for a in (ax, fig.axes[n_layers + layer]):
+                        a.annotate(f"{edge[layer]:.0%} of the input\nbeyond +-10 at the end",
+                                   (0.5, 0.3), xycoords="axes fraction", ha="center",
+                                   va="center", fontsize=9, color="0.35")
+            fig.axes[0].legend(loc="upper left", fontsize=9, ncol=3, handlelength=1.0,
+                               columnspacing=0.8)
+            # the per-unit legend off layer 1, whose units can spread over the whole range
+            handles, labels = fig.axes[n_layers].get_legend_handles_labels()
+            fig.axes[n_layers].get_legend().remove()
+            fig.axes[n_layers + 1].legend(handles, labels, loc="lower left", fontsize=9,
+                                          handlelength=1.2)
+        width, height = fig.get_size_inches()
+        fig.set_size_inches(width + extra, height)
+        fig.subplots_adjust(left=0.6 / (width + extra), right=(width - 0.1) / (width + extra))
+        top, bottom = fig.axes[0].get_position(), fig.axes[n_layers].get_position()
+        x0, w = (width + 0.6) / (width + extra), (extra - 0.75) / (width + extra)
+        ax_w = fig.add_axes((x0, top.y0, w, top.height))
+        ax_a = fig.add_axes((x0, bottom.y0, w, bottom.height))
+        if history.diverged:
+            show_message(ax_w, f"diverged at step {history.diverged['step']}:\nno shift to "
+                               "measure")
+            ax_w.set_title("shift of every layer")
+        else:
+            steps, w1 = shift_from_start(history.activations)
+            plot_per_layer(ax_w, steps, w1, "W1 from step 0", "shift of every layer")
+            ax_w.legend(loc="upper left", fontsize=9)
+        plot_accuracy(ax_a, history, color=PALETTE[7])
+        ax_w.set(xlim=(0, lim["steps"]), ylim=(0, w1_top), xlabel="step")
+        ax_a.set(xlim=(0, lim["steps"]), ylim=(0, 100), xlabel="step",
+                 title="test accuracy over training")
         return fig
 
+    b0, m0 = value or (batch_sizes[0], momenta[0])
     return cached_panel(
-        draw, batch_size=selection_slider(batch_sizes, "batch size", value=b0),
-        lr=selection_slider(lrs, "lr", value=lr0),
-        momentum=selection_slider(momenta, "momentum", value=m0),
-        layer=selection_slider(list(range(1, n_layers + 1)), "layer", value=n_layers))
+        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [(b0, m0)])],
+        batch_size=selection_slider(batch_sizes, "batch size", value=b0),
+        momentum=selection_slider(momenta, "momentum", value=m0))

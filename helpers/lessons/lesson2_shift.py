@@ -4,7 +4,7 @@ The measure is the Wasserstein-1 ("earth mover's") distance: the least average d
 mass of one distribution must travel to become the other. It is in the units of the values,
 so "W1 = 0.5" means "the input to this sigmoid moved by 0.5 on average".
 Also here: training that updates only chosen layers (cause and effect), and a grid of real
-runs for the sliders (their panels are in lesson2_figures).
+runs for the sliders (their panel is in lesson2_figures).
 """
 import itertools
 
@@ -124,13 +124,26 @@ def train_layers(model, X, y, *, layers, batch_size, lr, num_steps, measure_ever
             "start": start, "end": inputs[-1]}
 
 
-def train_grid(X, y, batch_sizes, lrs, momenta, *, num_steps, record_every, probe, seed=0,
-             progress="training runs"):
-    """One real training run of make_mlp(seed=seed) per (batch_size, lr, momentum).
+def train_grid(X, y, batch_sizes, momenta, *, lr, num_steps, record_every, probe, X_test,
+               y_test, eval_every, seed=0, done=None, progress="training runs"):
+    """One real training run of make_mlp(seed=seed) per (batch_size, momentum), all at the same
+    lr and for the same number of steps, with activations recorded on probe (P, D) and test
+    accuracy measured every eval_every steps and at the end.
 
-    Returns {(batch_size, lr, momentum): History} with activations recorded on probe (P, D).
+    done: {(batch_size, momentum): History} of runs already trained with exactly these
+    settings (e.g. the lesson's main run), used as they are instead of training them again.
+    Returns {(batch_size, momentum): History}.
     """
-    keys = progress_bar(list(itertools.product(batch_sizes, lrs, momenta)), progress)
-    return {(b, lr, m): train(make_mlp(seed=seed), X, y, batch_size=b, lr=lr, momentum=m,
-                              num_steps=num_steps, seed=seed, eval_every=0,
-                              record_every=record_every, probe=probe) for b, lr, m in keys}
+    settings = dict(lr=lr, num_steps=num_steps, seed=seed)
+    for (b, m), history in (done or {}).items():
+        want = dict(settings, batch_size=b, momentum=m)
+        got = {k: history.config.get(k) for k in want}
+        if got != want:
+            raise ValueError(f"a run given in done must have been trained with {want}, got {got}")
+    todo = [key for key in itertools.product(batch_sizes, momenta) if key not in (done or {})]
+    runs = {(b, m): train(make_mlp(seed=seed), X, y, batch_size=b, lr=lr, momentum=m,
+                          num_steps=num_steps, seed=seed, X_test=X_test, y_test=y_test,
+                          eval_every=eval_every, record_every=record_every, probe=probe)
+            for b, m in progress_bar(todo, progress)}
+    return {key: (done or {}).get(key) or runs[key]
+            for key in itertools.product(batch_sizes, momenta)}

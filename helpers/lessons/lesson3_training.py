@@ -4,7 +4,8 @@
 over learning rates or weight-init scales and caches the result for the session, so running a
 cell again costs nothing; `batch_mean_spread` measures how much a batch mean varies from
 batch to batch; `gd_relative_errors` shows one learning rate favouring large-scale features;
-`edge_fraction` reads how much of a layer's input sits beyond the recorded histogram range.
+`edge_fraction` reads how much of a layer's input sits beyond the recorded histogram range;
+`median_shift` how far a layer's input moved, in its own widths.
 A run counts as diverged by the course's one rule (`helpers.divergence`, via History.diverged).
 Their figures are in lesson3_figures.
 """
@@ -60,6 +61,15 @@ def edge_fraction(history, layer, step=-1):
     no gradient), at recorded step index `step`."""
     acts = history.activations
     return float(end_bin_fraction(acts["pre_hist"][step, layer], acts["pre_bins"]))
+
+
+def median_shift(history, layer):
+    """How far the pooled input of hidden layer `layer` (0-based) moved during a recorded run,
+    in widths: |median at the last recorded step - median at the first one after step 0|,
+    divided by the 15th-85th percentile range at the last step. (A panel draws step 0 apart,
+    dashed; this is the move from its first coloured curve to its last.)"""
+    pct = history.activations["pre_pct"][:, layer]          # (T, 5): 1, 15, 50, 85, 99
+    return float(abs(pct[-1, 2] - pct[1, 2]) / (pct[-1, 3] - pct[-1, 1]))
 
 
 def _fingerprint(*arrays):

@@ -2,7 +2,8 @@
 
 Runs come from `lesson4_tracking.track_running_stats`, one per batch size; a panel indexes
 them by (batch_size, momentum) as `panels.run_positions` returns them, so sliders only select
-and draw.
+and draw. Every position of a panel is drawn on the same axes (`tracking_limits`,
+`mode_limits`), so two positions compare by eye.
 """
 import dataclasses
 
@@ -10,6 +11,7 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import NullLocator
 
+from ..display.figures import activation_limits
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import COLORS, PALETTE, new_figure, show_message
 from .lesson4_running import effective_window, running_estimates
@@ -55,10 +57,34 @@ def _limits(*arrays, log=False):
     return (lo / 1.5, hi * 1.5) if log else (lo - 0.1 * (hi - lo), hi + 0.1 * (hi - lo))
 
 
-def draw_tracking(track, momentum, units=None, detached=False):
+def tracking_limits(runs, momenta, units=None):
+    """y-limits shared by every position of a tracking panel: {(layer, row): (lo, hi)}, row 0
+    the mean and row 1 the variance (log scale) of the drawn unit of each hidden layer. They
+    cover, for every run whose network learned, the running estimates of all `momenta`, the
+    population statistics and the central 96% of the batch statistics; a run that diverged or
+    did not learn (drawn with its message) does not set them. runs: {(b, m): track}."""
+    tracks = list({id(t): t for t in runs.values()}.values())
+    learned = [t for t in tracks
+               if t["diverged"] is None and t.get("pop_acc", 1.0) >= MEANINGLESS] or tracks
+    L = len(tracks[0]["batch_mean"])
+    units = units or (0,) * L
+    out = {}
+    for l, u in enumerate(units):
+        for row, kind in enumerate(("mean", "var")):
+            spans = [_limits(*(t["running"][m][row][l][:, u] for m in momenta),
+                             t[f"pop_{kind}"][l][:, u], t[f"batch_{kind}"][l][:, u],
+                             log=row == 1) for t in learned]
+            spans = [s for s in spans if s]
+            out[l, row] = (min(s[0] for s in spans), max(s[1] for s in spans)) if spans \
+                else None
+    return out
+
+
+def draw_tracking(track, momentum, units=None, detached=False, limits=None):
     """Running mean (top) and running variance (bottom, log scale) of one unit per hidden
     layer over training: the batch statistic of each step (dots), the running estimate of
-    this BN momentum (line) and the population statistic at checkpoints (black). Returns fig.
+    this BN momentum (line) and the population statistic at checkpoints (black). limits:
+    from `tracking_limits` (default: this run's own). Returns fig.
     """
     L = len(track["batch_mean"])
     units = units or (0,) * L
@@ -79,7 +105,8 @@ def draw_tracking(track, momentum, units=None, detached=False):
                 ax.set_yscale("log")
                 ax.yaxis.set_minor_locator(NullLocator())    # 2x faster redraw
                 ax.set_xlabel("step (parameter updates)")
-            ax.set_ylim(_limits(run[l][:, u], pop[l][:, u], batch[l][:, u], log=row == 1))
+            ax.set_ylim(limits[l, row] if limits else
+                        _limits(run[l][:, u], pop[l][:, u], batch[l][:, u], log=row == 1))
             if row == 0:
                 ax.set_title(f"hidden layer {l + 1}, unit {u}: input to its BN")
             if l == 0:
@@ -94,19 +121,38 @@ def draw_tracking(track, momentum, units=None, detached=False):
     return fig
 
 
-def tracking_panel(runs, batch_sizes, momenta, units=None, value=None):
-    """Batch-size and BN-momentum sliders over `draw_tracking`; runs from `run_grid`."""
+def describe_track(track, momentum):
+    """Two printed lines for a panel position: how much training (History.message: steps,
+    epochs, examples, the loss of the last steps) and the eval-mode test accuracy this BN
+    momentum's running statistics give (and the population statistics')."""
+    line = track["history"].message()
+    if track["diverged"] is None:
+        line += (f"\neval-mode test accuracy with these running statistics "
+                 f"{track['test_acc'][momentum]:.1%} (with the population statistics of the "
+                 f"final weights {track['pop_acc']:.1%})")
+    return line
+
+
+def tracking_panel(runs, batch_sizes, momenta, units=None, value=None, static=None):
+    """Batch-size and BN-momentum sliders over `draw_tracking`, on axes fixed across all
+    positions (`tracking_limits`); runs: {(b, m): track} from `panels.run_positions`.
+    static: the (batch_size, momentum) positions of the saved static picture (default: the
+    starting one)."""
     value = value or (batch_sizes[0], momenta[0])
+    limits = tracking_limits({k: t for k, t in runs.items() if k[1] in momenta}, momenta, units)
 
     def draw(batch_size, momentum):
-        return draw_tracking(runs[(batch_size, momentum)], momentum, units, detached=True)
+        track = runs[(batch_size, momentum)]
+        print(describe_track(track, momentum))
+        return draw_tracking(track, momentum, units, detached=True, limits=limits)
 
     bn_momentum = widgets.SelectionSlider(
         options=[(momentum_label(m), m) for m in momenta], value=value[1],
         description="BN momentum (PyTorch)", continuous_update=False,
         style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
     return cached_panel(
-        draw, batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [value])],
+        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         momentum=bn_momentum)
 
 
@@ -129,6 +175,20 @@ def histories_for_panel(runs):
                        "eval mode": message if message else _history(
                            track, track["eval_activations"][m], track["test_acc"][m])}
     return out
+
+
+def mode_limits(histories, xlim=None):
+    """`activation_limits` for `histories_for_panel`'s positions, with the eval-mode rows on
+    the training-mode rows' scales (density and per-unit range): the two modes then compare by
+    eye, and an eval-mode curve squeezed by a too large running variance stays a labelled
+    peak above the scale instead of flattening every other position."""
+    limits = activation_limits(histories.values(), xlim=xlim)
+    train, ev = limits.get("train mode"), limits.get("eval mode")
+    if train and ev:
+        bands = (min(train["bands"][0], ev["bands"][0]), max(train["bands"][1], ev["bands"][1]))
+        limits["train mode"] = dict(train, bands=bands)
+        limits["eval mode"] = dict(ev, density=train["density"], bands=bands)
+    return limits
 
 
 def plot_accuracy_grid(ax, runs, batch_sizes, momenta):
@@ -195,7 +255,7 @@ def plot_ema_vs_window(axes, momentum=0.1, max_age=60):
     for name, m in (("PyTorch 0.1 = Keras, CS231n, ONNX 0.9", 0.1), ("Keras 0.99", 0.01),
                     ("Keras 0.999", 0.001), ("PyTorch 0.9 = Keras 0.1", 0.9)):
         ax2.plot(m, 2 / m - 1, "o", color=BLACK)
-        ax2.annotate(name, (m, 2 / m - 1), textcoords="offset points", xytext=(6, 4), fontsize=8)
+        ax2.annotate(name, (m, 2 / m - 1), textcoords="offset points", xytext=(6, 4), fontsize=9)
     ax2.set_xlabel("weight a of the new batch (PyTorch momentum)")
     ax2.set_ylabel("effective window N (batches)")
     ax2.set_title("Momentum and window length")

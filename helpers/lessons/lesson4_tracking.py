@@ -2,7 +2,9 @@
 
 `track_running_stats` trains the paper's batch-norm network once and follows, at every step,
 the running estimate that each BN momentum would give, and at checkpoints the population
-statistics they chase; `tracking_error` scores an estimate against them.
+statistics they chase; `tracking_error` scores an estimate against them, `variance_ratio` and
+`settled_step` say how far and for how long a running variance is off, `spread_ratio` how much
+eval mode squeezes a layer's input compared with training mode.
 """
 import numpy as np
 
@@ -124,3 +126,35 @@ def tracking_error(track, layer, estimate, kind="mean", from_step=1):
     pop = track[f"pop_{kind}"][layer][keep]
     scale = np.sqrt(track["pop_var"][layer][keep]) if kind == "mean" else pop
     return float(np.sqrt(np.mean(((estimate[steps - 1] - pop) / scale) ** 2)))
+
+
+def variance_ratio(track, momentum, layer):
+    """Running variance of BN momentum `momentum` divided by the population variance, median
+    over the units of hidden layer `layer` (0-based), at every checkpoint after step 0: (K-1,).
+    1 means right; the start-up value 1 makes it far too large early on."""
+    steps = track["measure_steps"][1:]
+    running = track["running"][momentum][1][layer][steps - 1]     # after update `step`
+    return np.median(running / track["pop_var"][layer][1:], axis=1)
+
+
+def settled_step(track, momentum, factor=1.5):
+    """The first checkpoint step from which the running variance stays within `factor` of the
+    population variance (`variance_ratio`, every hidden layer) until the end; None if never."""
+    ratios = np.array([variance_ratio(track, momentum, l) for l in range(len(track["pop_var"]))])
+    off = np.any((ratios > factor) | (ratios < 1 / factor), axis=0)             # (K-1,)
+    if off[-1]:
+        return None
+    first = len(off) - np.argmax(off[::-1]) if off.any() else 0
+    return int(track["measure_steps"][1:][first])
+
+
+def spread_ratio(track, momentum, layer, checkpoint):
+    """Width (15th-85th percentile range, pooled over units and probe images) of hidden layer
+    `layer`'s input in eval mode with this BN momentum's running statistics, divided by its
+    width in training mode, at recorded checkpoint index `checkpoint`: 1 when the running
+    statistics describe the batch statistics, far below 1 when the running variance is too
+    large (inputs squeezed towards beta)."""
+    def width(acts):
+        pct = acts["pre_pct"][checkpoint, layer]
+        return pct[3] - pct[1]
+    return float(width(track["eval_activations"][momentum]) / width(track["train_activations"]))

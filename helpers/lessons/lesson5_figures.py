@@ -1,14 +1,15 @@
 """Lesson 5's figures and panels: Figure 1 of Ioffe & Szegedy (2015), the learning-rate
-sweep, Santurkar et al.'s measures over training, and the noise-strength panel.
+sweep, Santurkar et al.'s measures over training, the noise-strength panel, and the axes of
+the three networks' batch-size / momentum panel.
 
 Every figure function makes its own figure (never pyplot's current one) and returns it.
 Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick the colours.
 """
 import numpy as np
 
-from ..display.figures import plot_accuracy, plot_percentile_bands
+from ..display.figures import activation_limits, hatched, plot_accuracy, plot_percentile_bands
 from ..display.panels import cached_panel, selection_slider
-from ..display.style import COLORS, new_figure, show_message
+from ..display.style import COLORS, new_figure
 from .lesson5_why import drift_summary, typical_unit
 
 COLOR = {"plain": COLORS["plain"], "batch norm": COLORS["batchnorm"],
@@ -92,21 +93,36 @@ def plot_measures(histories, layer=2):
     return fig
 
 
-def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
+def grid_limits(grid):
+    """`activation_limits` for the three networks' batch-size / momentum panel (grid from
+    `lesson5_why.grid_runner`): each network keeps its own histogram scales, but the per-unit
+    panels of all networks share one range (kept inside the histograms' range), so that their
+    drift compares by eye from row to row."""
+    limits = activation_limits(grid.values(), bands_within_x=True)
+    drawn = [lim for lim in limits.values() if lim]
+    bands = (min(lim["bands"][0] for lim in drawn), max(lim["bands"][1] for lim in drawn))
+    return {name: lim and dict(lim, bands=bands) for name, lim in limits.items()}
+
+
+def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None):
     """A noise-strength slider over precomputed noisy-batch-norm runs.
 
     runs: {strength: History} (recorded, evaluated); reference: {"plain": History, "batch norm":
     History} of the same length; layer: the hidden layer (0-based, as in plot_figure1). Left:
-    the typical unit's percentile bands on fixed axes (ylim,
-    default the range of all runs); right: test accuracy. The printed line compares drift and
-    accuracy with the references (margin: accuracy gap called "close", as a fraction).
-    Returns the `cached_panel`.
+    the typical unit's percentile bands, right: test accuracy, both on axes fixed across all
+    strengths (ylim: the bands' range, default the range of all runs; a band beyond it is
+    labelled). A run that diverged or made no progress (test accuracy under 20%) is drawn as a
+    hatched panel saying so. The printed lines give each run's steps, examples, loss and
+    accuracy, and compare drift and accuracy with the references (margin: accuracy gap called
+    "close", as a fraction). static: the strengths of the saved static picture (default: the
+    starting one). Returns the `cached_panel`.
     """
     if ylim is None:
         pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()
                if h.activations is not None]
         ylim = (min(np.nanmin(p) for p in pct), max(np.nanmax(p) for p in pct))
     ref_drift = {k: drift_summary(h.activations["unit_pct"][layer]) for k, h in reference.items()}
+    last_step = max(h.num_steps for h in [*runs.values(), *reference.values()])
 
     def draw(strength):
         hist = runs[strength]
@@ -115,13 +131,24 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
         for label, ref in reference.items():
             plot_accuracy(ax2, ref, label=label, color=COLOR.get(label))
         print(f"noise strength {strength}: {hist.message()}")
-        if hist.diverged or not hist.test_acc or hist.test_acc[-1] < 0.2:
-            show_message(ax, f"noise strength {strength}: training failed\n({hist.message()})")
+        failed = hist.diverged or not hist.test_acc or hist.test_acc[-1] < 0.2
+        if failed:
+            ax.set_title(f"noise {strength}: hidden layer {layer + 1}")
+            hatched(ax, f"diverged at step {hist.diverged['step']}" if hist.diverged else
+                    f"no progress: test accuracy {hist.test_acc[-1]:.0%}" if hist.test_acc
+                    else "not evaluated")
         else:
+            pct = hist.activations["unit_pct"][layer]
             unit = plot_unit_bands(ax, hist, "noisy batch norm", layer)
-            drift = drift_summary(hist.activations["unit_pct"][layer])
-            ax.set(ylim=ylim, title=f"noise {strength}: unit {unit} of hidden layer "
-                                    f"{layer + 1}, drift {drift:.2f}")
+            drift = drift_summary(pct)
+            ax.set(ylim=ylim, xlim=(0, last_step),
+                   title=f"noise {strength}: unit {unit} of hidden layer {layer + 1}, "
+                         f"drift {drift:.2f}")
+            low, high = np.nanmin(pct[:, unit, 1]), np.nanmax(pct[:, unit, 3])
+            if low < ylim[0] or high > ylim[1]:
+                ax.annotate(f"band beyond the scale:\n{low:.0f} to {high:.0f}", (0.99, 0.97),
+                            xycoords="axes fraction", ha="right", va="top", fontsize=9,
+                            color="0.35", bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
             ax.legend(loc="lower left")
             plot_accuracy(ax2, hist, label=f"noisy, strength {strength}",
                           color=COLOR["noisy batch norm"])
@@ -129,11 +156,12 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03):
             print(f"drift {drift:.2f} (plain {ref_drift['plain']:.2f}, batch norm "
                   f"{ref_drift['batch norm']:.2f}); accuracy {gap:+.1%} vs batch norm: "
                   + ("close" if abs(gap) <= margin else f"more than {margin:.0%} apart"))
-        ax2.set(title="test accuracy", ylim=(0, 100))
-        ax2.legend(loc="center right")
+        ax2.set(title="test accuracy", ylim=(0, 100), xlim=(0, last_step))
+        ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 0.15))
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
         return fig
 
     strengths = list(runs)
-    return cached_panel(draw, strength=selection_slider(strengths, "noise strength",
-                                                               value=strengths[len(runs) // 2]))
+    return cached_panel(draw, static=[{"strength": s} for s in static or []] or None,
+                        strength=selection_slider(strengths, "noise strength",
+                                                  value=strengths[len(runs) // 2]))

@@ -187,6 +187,7 @@ def santurkar_measures(model, X, y, lr, step_sizes):
 
 
 LABELS = ("plain", "batch norm", "noisy batch norm")
+PANEL_NAMES = {"plain": "plain", "batch norm": "batch norm", "noisy batch norm": "noisy BN"}
 
 
 def build(label, strength=1.0, seed=0):
@@ -220,18 +221,35 @@ def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
     return rows
 
 
-def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None):
-    """run(batch_size, momentum) -> {label: History, or the engine's batch-of-one message for
-    a batch-norm network at batch size 1} for panels.run_positions."""
+def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None, X_test=None,
+                y_test=None):
+    """run(batch_size, momentum) -> {name: History, or the engine's batch-of-one message for
+    a batch-norm network at batch size 1} for panels.run_positions, one per LABELS entry,
+    named by PANEL_NAMES (short enough for a panel's titles). With X_test, y_test each run is
+    evaluated at its start and end (History.message then gives the test accuracy)."""
     def run(batch_size, momentum):
         out = {}
         for label in LABELS:
             model = build(label, strength)
+            name = PANEL_NAMES[label]
             if batch_size < 2 and model.batchnorms:
-                out[label] = no_run_message(model, batch_size)
+                out[name] = no_run_message(model, batch_size)
                 continue
-            out[label] = train(model, X, y, batch_size=batch_size, lr=lr,
-                               momentum=momentum, num_steps=num_steps, eval_every=0,
+            out[name] = train(model, X, y, batch_size=batch_size, lr=lr,
+                               momentum=momentum, num_steps=num_steps, X_test=X_test,
+                               y_test=y_test, eval_every=num_steps if X_test is not None else 0,
                                record_every=record_every, probe=probe)
         return out
     return run
+
+
+def drift_message(history):
+    """History.message() and, on a second line, each hidden layer's drift (`drift_summary`)
+    per recording interval: the line an activation panel prints per run."""
+    if history.diverged:
+        return history.message()
+    acts = history.activations
+    every = int(acts["steps"][1] - acts["steps"][0])
+    drifts = ", ".join(f"{drift_summary(pct):.3f}" for pct in acts["unit_pct"])
+    layers = len(acts["unit_pct"])
+    return f"{history.message()}\n    per-unit drift per {every} steps, layers 1-{layers}: {drifts}"

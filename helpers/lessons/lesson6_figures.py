@@ -1,0 +1,196 @@
+"""Lesson 6's figures and panel: which values share statistics (the cube of Wu & He 2018,
+Figure 2), accuracy against batch size in both modes, batch renorm's r and d over training,
+and the batch size x normalization x BN momentum panel over the runs of
+`lesson6_small_batches.small_batch_grid`.
+
+Every figure function makes its own figure (never pyplot's current one) and returns it.
+"""
+import ipywidgets as widgets
+import numpy as np
+from matplotlib.patches import Polygon
+
+from ..display.figures import activation_limits, draw_activation_grid
+from ..display.panels import cached_panel, selection_slider
+from ..display.style import PALETTE, new_figure
+from .lesson6_small_batches import LABELS, MODES, RUNNING
+
+ONE_MODE = "both modes"     # the row label of layer and group norm runs: training = eval mode
+COLOR = dict(zip(LABELS, (PALETTE[3], PALETTE[4], PALETTE[0], PALETTE[2])))
+# Which values of x (N, C, H, W) share one mean and variance, for the example n = 0 and
+# channel c = 0 (groups of 2 channels for group norm): Wu & He's Figure 2.
+SHARED = {"batch norm": lambda n, c: c == 0, "layer norm": lambda n, c: n == 0,
+          "instance norm": lambda n, c: n == 0 and c == 0,
+          "group norm": lambda n, c: n == 0 and c < 2}
+
+
+def _cube(ax, shared, color, shape=(4, 6, 4), depth=(0.45, 0.35)):
+    """One N x C x (H, W) cube in oblique projection: N to the right, H, W up, C into the
+    page. shared(n, c): whether the values of example n, channel c are in the shaded set."""
+    n_max, c_max, s_max = shape
+    dx, dy = depth
+
+    def face(corners, on, shade):
+        ax.add_patch(Polygon(corners, closed=True, ec="0.35", lw=0.6,
+                             fc=color if on else str(shade), alpha=0.9 if on else 1.0))
+
+    for n in range(n_max):                      # front face (channel 0): N x (H, W)
+        for s in range(s_max):
+            face([(n, s), (n + 1, s), (n + 1, s + 1), (n, s + 1)], shared(n, 0), 0.97)
+    for n in range(n_max):                      # top face: N x C
+        for c in range(c_max):
+            face([(n + c * dx, s_max + c * dy), (n + 1 + c * dx, s_max + c * dy),
+                  (n + 1 + (c + 1) * dx, s_max + (c + 1) * dy),
+                  (n + (c + 1) * dx, s_max + (c + 1) * dy)], shared(n, c), 0.88)
+    for c in range(c_max):                      # right face (the last example): C x (H, W)
+        for s in range(s_max):
+            face([(n_max + c * dx, s + c * dy), (n_max + (c + 1) * dx, s + (c + 1) * dy),
+                  (n_max + (c + 1) * dx, s + 1 + (c + 1) * dy), (n_max + c * dx, s + 1 + c * dy)],
+                 shared(n_max - 1, c), 0.78)
+    ax.text(n_max / 2, -0.6, "N (examples)", ha="center", va="top", fontsize=10)
+    ax.text(-0.4, s_max / 2, "H, W", ha="right", va="center", fontsize=10)
+    ax.text(c_max * dx / 2 - 0.3, s_max + c_max * dy / 2 + 0.3, "C", ha="right", fontsize=10)
+    ax.set(xlim=(-1.6, n_max + c_max * dx + 0.4), ylim=(-1.6, s_max + c_max * dy + 1.2),
+           aspect="equal")
+    ax.axis("off")
+
+
+def plot_normalization_cubes():
+    """Wu & He (2018), Figure 2: for x of shape (N, C, H, W), the values that share one
+    mean and variance (shaded) under batch, layer, instance and group norm."""
+    fig, axes = new_figure(1, 4, width=2.9, height=2.9)
+    colors = (COLOR["batch norm"], COLOR["layer norm"], PALETTE[1], COLOR["group norm"])
+    for ax, (name, shared), color in zip(axes[0], SHARED.items(), colors):
+        _cube(ax, shared, color)
+        ax.set_title(name)
+    return fig
+
+
+def plot_accuracy_by_batch_size(grid, batch_sizes, momentum, labels=LABELS):
+    """Test accuracy against batch size (log scale) for each method at one BN momentum:
+    eval mode (solid) and training mode on test batches of the training size (dashed), then
+    the share of test images whose prediction changes between the two modes."""
+    fig, axes = new_figure(1, 2, width=4.6, height=3.4)
+    ax, bx = axes[0]
+    for label in labels:
+        runs = [grid[(b, label, momentum)] for b in batch_sizes]
+        ax.plot(batch_sizes, [100 * r.eval_acc for r in runs], "o-", color=COLOR[label])
+        ax.plot(batch_sizes, [100 * r.train_acc for r in runs], "x--", color=COLOR[label],
+                alpha=0.7)
+        bx.plot(batch_sizes, [100 * r.changed for r in runs], "o-", color=COLOR[label],
+                label=label)
+    ax.plot([], [], "o-", color="0.3", label="eval mode")
+    ax.plot([], [], "x--", color="0.3", label="training mode")
+    for a in (ax, bx):
+        a.set_xscale("log", base=2)
+        a.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
+        a.set_xlabel("batch size (training)")
+    ax.set(ylabel="test accuracy (%)", ylim=(0, 100),
+           title=f"Accuracy after equal steps (BN momentum {momentum})")
+    bx.set(ylabel="test images (%)", title="Predictions that differ between\ntraining "
+                                             "mode and eval mode")
+    ax.legend(loc="lower right")
+    bx.legend(loc="upper right")
+    return fig
+
+
+def plot_renorm_trace(trace, layer=0, unit=0):
+    """Batch renorm's corrections over training, for one hidden layer: at every step the
+    10th-90th percentile of r and of d over the layer's units (band), their median, one
+    unit's value, and the limits in force (1/r_max .. r_max, -d_max .. d_max; dashed).
+    trace: Run.renorm of `lesson6_small_batches.train_and_measure`."""
+    fig, axes = new_figure(1, 2, width=4.6, height=3.2)
+    steps = trace["steps"]
+    limits = {"r": (1 / trace["r_max"], trace["r_max"]), "d": (-trace["d_max"], trace["d_max"])}
+    for ax, key in zip(axes[0], ("r", "d")):
+        values = trace[key][:, layer]                       # (T, C)
+        lo, mid, hi = np.percentile(values, (10, 50, 90), axis=1)
+        ax.fill_between(steps, lo, hi, color=PALETTE[4], alpha=0.3, lw=0,
+                        label="10th-90th percentile over units")
+        ax.plot(steps, mid, color=PALETTE[4], lw=1.5, label="median over units")
+        ax.plot(steps, values[:, unit], color="0.3", lw=0.6, label=f"unit {unit + 1}")
+        ax.plot(steps, limits[key][1], "k--", lw=1.2, label="limits")
+        ax.plot(steps, limits[key][0], "k--", lw=1.2)
+        ax.set(xlabel="step", title=f"{key} in hidden layer {layer + 1}")
+    ticks = [1 / 3, 0.5, 1, 2, 3]
+    axes[0, 0].set(yscale="log", ylabel="r = sigma_B / sigma (log scale)")
+    axes[0, 0].set_yticks(ticks, ["1/3", "1/2", "1", "2", "3"])
+    axes[0, 0].minorticks_off()
+    axes[0, 1].set_ylabel("d = (mu_B - mu) / sigma")
+    fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside lower center", ncol=4)
+    return fig
+
+
+def _panel_limits(grid, xlim):
+    """Axis limits shared by both modes of every run of the grid (so that identical rows
+    look identical), from `activation_limits`, with a density scale that a run of spikes
+    (batch norm at batch 2, where every normalized value is +-1) cannot flatten: histories
+    whose histograms (after step 0) peak above twice the median peak are left out of the
+    scale (their panels say "peak above the scale")."""
+    runs = {id(r): r for r in grid.values()}.values()
+    histories = [r.modes[mode] for r in runs for mode in MODES]
+    peaks = np.array([h.activations["pre_hist"][1:].max() for h in histories])
+    ordinary = peaks <= 2 * np.median(peaks)
+    shared = activation_limits([{"all": h} for h, keep in zip(histories, ordinary) if keep],
+                               xlim=xlim)["all"]
+    # the top of every ordinary histogram after step 0 (activation_limits takes step 0's
+    # peak instead when it is within 1.5x of the later ones)
+    shared["density"] = 1.05 * peaks[ordinary].max()
+    return dict.fromkeys(MODES + (ONE_MODE,), shared)
+
+
+def describe(run, grid):
+    """The lines printed with a panel position: the run, both modes' accuracy, and the
+    references (layer norm at this batch size, the same method at the largest batch)."""
+    b, label, m = run.batch_size, run.label, run.momentum
+    largest = max(key[0] for key in grid)
+    lines = [f"{label}, batch size {b}: {run.history.message()}",
+             f"test accuracy: eval mode {run.eval_acc:.1%}, training mode (test batches of {b}) "
+             f"{run.train_acc:.1%}; predictions that differ between the modes: "
+             f"{run.changed:.1%}",
+             f"for comparison, eval mode: {label} at batch size {largest} "
+             f"{grid[(largest, label, m)].eval_acc:.1%}"
+             + (f", layer norm at batch size {b} {grid[(b, 'layer norm', m)].eval_acc:.1%}"
+                if (b, "layer norm", m) in grid and label != "layer norm" else "")]
+    if label not in RUNNING:
+        lines.append(f"{label} keeps no running statistics: the BN momentum slider does not "
+                     f"change this run")
+    return "\n".join(lines)
+
+
+def panel_histories(run):
+    """The rows a panel position draws: {"training mode", "eval mode"} -> History for the
+    methods with running statistics; for layer and group norm, whose two modes are one
+    computation, the training-mode recording once, labelled ONE_MODE."""
+    if run.label in RUNNING:
+        return run.modes
+    return {ONE_MODE: run.modes["training mode"]}
+
+
+def small_batch_panel(grid, batch_sizes, momenta, labels=LABELS, value=None, static=None,
+                      xlim=(-5.0, 5.0)):
+    """Batch size slider, normalization selector and BN momentum slider over the runs of
+    `small_batch_grid`: for the chosen run, the inputs to every hidden layer's sigmoid on a
+    fixed probe, recorded in training mode (the probe in batches of the training size, as
+    training saw it) and in eval mode, on axes fixed across all positions. value: the
+    starting (batch_size, label, momentum); static: the positions of the saved picture."""
+    value = value or (batch_sizes[-1], labels[0], momenta[0])
+    limits = _panel_limits(grid, xlim)
+
+    def draw(batch_size, normalization, momentum):
+        run = grid[(batch_size, normalization, momentum)]
+        print(describe(run, grid))
+        return draw_activation_grid(
+            panel_histories(run), limits=limits, detached=True,
+            title=f"{normalization}, batch size {batch_size}"
+                  + (f", BN momentum {momentum}" if normalization in RUNNING else "")
+                  + f": sigmoid inputs (training mode: the probe in batches of {batch_size})")
+
+    normalization = widgets.ToggleButtons(options=list(labels), value=value[1],
+                                          description="normalization",
+                                          style={"description_width": "initial"})
+    return cached_panel(
+        draw, static=[dict(zip(("batch_size", "normalization", "momentum"), p))
+                      for p in (static or [value])],
+        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        normalization=normalization,
+        momentum=selection_slider(momenta, "BN momentum", value=value[2]))
