@@ -46,24 +46,6 @@ def plot_accuracy(ax, history, label=None, color=None, which="test"):
     return ax
 
 
-def plot_histograms_over_time(ax, activations, layer, kind="pre", every=1, max_curves=6):
-    """Histograms of one hidden layer's activations at several recorded steps, early to late.
-
-    activations: History.activations; kind "pre" (input to the nonlinearity) or "post".
-    """
-    bins = activations[f"{kind}_bins"]
-    centers = (bins[:-1] + bins[1:]) / 2
-    hists, steps = activations[f"{kind}_hist"][:, layer], activations["steps"]
-    picks = np.unique(np.linspace(0, len(steps) - 1, max_curves).round().astype(int))[::every]
-    cmap = plt.get_cmap(TIME_CMAP)
-    for j, i in enumerate(picks):
-        ax.plot(centers, hists[i], color=cmap(j / max(len(picks) - 1, 1)),
-                label=f"step {steps[i]}")
-    ax.set_xlabel("input to the nonlinearity" if kind == "pre" else "activation (output)")
-    ax.set_ylabel("density")
-    return ax
-
-
 def plot_percentile_bands(ax, steps, unit_pct, label=None, color=None):
     """The paper's Figure 1(b, c): 15th, 50th, 85th percentiles of one unit over training.
 
