@@ -259,3 +259,13 @@ def test_describe_compares_with_layer_norm_and_the_largest_batch(grid):
     assert f"batch norm at batch size 64 {grid[(64, 'batch norm', 0.1)].eval_acc:.1%}" in text
     assert f"layer norm at batch size 2 {grid[(2, 'layer norm', 0.1)].eval_acc:.1%}" in text
     assert "keeps no running statistics" not in text
+
+
+def test_positions_that_differ_only_in_an_unused_momentum_share_one_picture(grid, monkeypatch):
+    import helpers.display.panels
+    monkeypatch.setattr(helpers.display.panels, "PRERENDER", True)
+    panel = figures.small_batch_panel(grid, (2, 64), (0.1, 0.5), value=(64, "batch norm", 0.1))
+    keys = set(panel.pictures)
+    # batch norm and renorm: 2 batch sizes x 2 momenta; layer and group norm: 2 batch sizes
+    assert len(keys) == 2 * 2 * len(small.RUNNING) + 2 * (len(small.LABELS) - len(small.RUNNING))
+    assert (2, "layer norm", None) in keys and (2, "batch norm", 0.5) in keys

@@ -112,3 +112,39 @@ def test_every_slider_panel_is_a_cached_panel():
     assert offenders == []
     scanned = {p.relative_to(ROOT).as_posix() for p in sources}
     assert {"helpers/lessons/lesson1_figures.py", "notebooks/01_gradient_descent.ipynb"} <= scanned
+
+
+def _fake_run(first, later):
+    """A run whose recorded histograms peak at `first` (step 0) and `later` (step 10)."""
+    from types import SimpleNamespace
+    bins = np.linspace(-1, 1, 5)
+    hist = np.zeros((2, 1, 4))
+    hist[0, 0, 1], hist[1, 0, 2] = first, later
+    pct = np.zeros((2, 1, 5))
+    return SimpleNamespace(examples_seen=[10], diverged=False, activations={
+        "steps": [0, 10], "pre_bins": bins, "pre_hist": hist,
+        "pre_pct": np.tile([-1.0, 1.0], (2, 1, 1)), "unit_pct": [pct]})
+
+
+def test_shared_density_axis_fits_every_later_curve_and_clips_only_a_far_taller_step_0():
+    from helpers.display.figures import activation_limits
+    # step 0 a little shorter than a later curve in another run: the later curve sets the top
+    limits = activation_limits([{"run": _fake_run(2.0, 1.0)}, {"run": _fake_run(1.0, 3.0)}],
+                               units=(0,), xlim=(-1, 1))
+    assert limits["run"]["density"] == 1.05 * 3.0
+    # step 0 ten times taller than anything later: clipped, the later curves fill the axis
+    limits = activation_limits([{"run": _fake_run(10.0, 1.0)}], units=(0,), xlim=(-1, 1))
+    assert limits["run"]["density"] == 1.05 * 1.0
+
+
+def test_saved_pictures_are_quantized_and_keep_their_dpi():
+    from helpers.display.panels import compose_static
+    from helpers.display.style import DPI
+    fig, axes = new_figure(1, 1, width=4.0, height=3.0, detached=True)
+    axes[0, 0].imshow(np.random.default_rng(0).random((50, 50)), cmap="viridis")
+    png = figure_png(fig)
+    saved = compose_static([("batch size 8", "test accuracy 90%", png)])
+    image = PIL.Image.open(io.BytesIO(saved))
+    assert image.mode == "P" and len(image.getcolors()) <= 256
+    assert image.info["dpi"] == (DPI, DPI) or abs(image.info["dpi"][0] - DPI) < 0.5
+    assert len(saved) < len(png)

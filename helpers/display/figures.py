@@ -130,7 +130,8 @@ def _limits(runs, kind, units, xlim):
         inside = (centres >= xlim[0]) & (centres <= xlim[1])
         later = a[f"{kind}_hist"][1:, :, inside].max(initial=0.0)
         first = a[f"{kind}_hist"][0, :, inside].max(initial=0.0)
-        tops.append(first if first <= 1.5 * later else later)   # a far taller step 0: clipped
+        # the tallest curve sets the top, except a step 0 far taller than the rest: clipped
+        tops.append(max(first, later) if first <= 1.5 * later else later)
         for pct in a["unit_pct"]:
             band = pct[:, list(units), 1:4]
             band = band[np.isfinite(band)]

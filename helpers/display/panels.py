@@ -51,7 +51,8 @@ def option_values(control):
     return [o[1] if isinstance(o, tuple) else o for o in control.options]
 
 
-def cached_panel(draw, progress="drawing every slider position", static=None, **controls):
+def cached_panel(draw, progress="drawing every slider position", static=None, same=None,
+                 **controls):
     """An `interactive` panel over draw(**values) -> Figure that draws each position once.
 
     draw must depend only on the control values; it may print (the text is kept with the
@@ -64,11 +65,14 @@ def cached_panel(draw, progress="drawing every slider position", static=None, **
     panel's static picture (default: the starting position). A notebook saves that picture
     with the panel, for readers without a kernel (GitHub shows it; JupyterLab shows the
     live panel instead).
+
+    same: optional same(**values) -> key, equal for positions that draw the same picture (a
+    control that does not apply to some runs), so such positions are drawn once.
     """
     names, cache = list(controls), {}
 
     def picture(values):
-        key = tuple(values[name] for name in names)
+        key = same(**values) if same else tuple(values[name] for name in names)
         if key not in cache:
             start = time.perf_counter()
             text = io.StringIO()
@@ -132,7 +136,7 @@ def compose_static(shots, note=STATIC_NOTE):
     for strip in strips:
         canvas.paste(strip, (0, top))
         top += strip.height
-    return png_bytes(canvas, DPI)
+    return png_bytes(canvas, DPI, saved=True)
 
 
 def _text_png(text, width, bold=False):

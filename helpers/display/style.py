@@ -77,10 +77,18 @@ def figure_png(fig):
                                           canvas.buffer_rgba()), fig.dpi)
 
 
-def png_bytes(image, dpi):
-    """A PIL image as PNG bytes whose pHYs chunk records `dpi`."""
+def png_bytes(image, dpi, saved=False):
+    """A PIL image as PNG bytes whose pHYs chunk records `dpi`.
+
+    saved=True: the picture is kept in a saved notebook, so size matters more than a few ms:
+    reduced to 256 colours (a plot has far fewer; anti-aliased edges lose a little) and
+    compressed fully, about 2.5x smaller.
+    """
     buffer = io.BytesIO()
-    image.save(buffer, format="png", compress_level=1, dpi=(dpi, dpi))
+    if saved:
+        image = image.convert("RGB").quantize(256, method=PIL.Image.Quantize.MEDIANCUT,
+                                              dither=PIL.Image.Dither.NONE)
+    image.save(buffer, format="png", compress_level=9 if saved else 1, dpi=(dpi, dpi))
     return buffer.getvalue()
 
 
@@ -94,7 +102,7 @@ def _inline_png(fig):
     IPython's inline backend does), shown at SCREEN_DPI."""
     buffer = io.BytesIO()
     fig.savefig(buffer, format="png", dpi=DPI, bbox_inches="tight", facecolor="white")
-    png = buffer.getvalue()
+    png = png_bytes(PIL.Image.open(buffer), DPI, saved=True)
     return png, {"width": shown_width(png)}
 
 

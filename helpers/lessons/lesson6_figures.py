@@ -188,9 +188,12 @@ def small_batch_panel(grid, batch_sizes, momenta, labels=LABELS, value=None, sta
     normalization = widgets.ToggleButtons(options=list(labels), value=value[1],
                                           description="normalization",
                                           style={"description_width": "initial"})
+    def same(batch_size, normalization, momentum):   # layer/group norm: no BN momentum
+        return batch_size, normalization, momentum if normalization in RUNNING else None
+
     return cached_panel(
-        draw, static=[dict(zip(("batch_size", "normalization", "momentum"), p))
-                      for p in (static or [value])],
+        draw, same=same, static=[dict(zip(("batch_size", "normalization", "momentum"), p))
+                                 for p in (static or [value])],
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         normalization=normalization,
         momentum=selection_slider(momenta, "BN momentum", value=value[2]))
