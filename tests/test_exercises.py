@@ -8,7 +8,7 @@ from pathlib import Path
 import nbformat
 import numpy as np
 import pytest
-from exercise_mistakes import lesson1, lesson3, lesson4
+from exercise_mistakes import lesson1, lesson3, lesson4, lesson6
 
 import helpers
 from helpers import check
@@ -16,6 +16,7 @@ from helpers.check import CheckFailed
 from helpers.check import lesson1 as check1
 from helpers.check import lesson3 as check3
 from helpers.check import lesson4 as check4
+from helpers.check import lesson6 as check6
 from helpers.lessons import lesson4_running
 
 ROOT = Path(__file__).resolve().parent.parent
@@ -34,7 +35,8 @@ def _wrong_implementations(module):
     return found
 
 
-MISTAKES = [m for module in (lesson1, lesson3, lesson4) for m in _wrong_implementations(module)]
+MISTAKES = [m for module in (lesson1, lesson3, lesson4, lesson6)
+            for m in _wrong_implementations(module)]
 
 
 def _tool():
@@ -75,11 +77,16 @@ MISTAKE_LISTS = {
     (check4, "WINDOW_MISTAKES"): "window_average",
     (check4, "CONVERT_MISTAKES"): "convert_momentum",
     (check4, "FOLD_MISTAKES"): "fold_batchnorm",
+    (check6, "LAYER_FORWARD_MISTAKES"): "layernorm_forward",
+    (check6, "LAYER_BACKWARD_MISTAKES"): "layernorm_backward",
+    (check6, "GROUP_FORWARD_MISTAKES"): "groupnorm_forward",
+    (check6, "GROUP_BACKWARD_MISTAKES"): "groupnorm_backward",
+    (check6, "DEPENDENCE_MISTAKES"): "batch_dependence",
 }
 
 
 def test_every_named_mistake_has_a_wrong_implementation_in_the_tests():
-    lists = {(m, name) for m in (check1, check3, check4) for name in dir(m)
+    lists = {(m, name) for m in (check1, check3, check4, check6) for name in dir(m)
              if name.endswith("_MISTAKES")}
     assert lists == set(MISTAKE_LISTS)
     tested = {(c, e) for c, _, e in MISTAKES}
@@ -96,6 +103,10 @@ REFERENCES = [
     ("convert_momentum", lesson4_running.convert_momentum),
     ("window_average", lambda stream, window: lesson4_running.running_estimates(
         stream, window=window)),
+    ("layernorm_forward", helpers.layernorm_forward),
+    ("layernorm_backward", helpers.layernorm_backward),
+    ("groupnorm_forward", helpers.groupnorm_forward),
+    ("groupnorm_backward", helpers.groupnorm_backward),
 ]
 
 
@@ -202,6 +213,46 @@ def test_a_wrong_shape_is_named_and_the_right_outputs_are_listed():
     assert failure("batchnorm_backward", backward) == (
         "batchnorm_backward: not yet - on the case '(N, D) = (8, 5)': dbeta has shape (1, 5), "
         "expected (5,); dx, dgamma are right")
+
+
+def _cases_of(monkeypatch, checker):
+    """The cases and the reference that a lesson 6 checker passes to run_check."""
+    seen = {}
+    monkeypatch.setattr(check6, "run_check", lambda checked, fn, cases, reference, **kw:
+                        seen.update(cases=cases, reference=reference, against=kw["against"]))
+    checker(None)
+    return seen
+
+
+def test_the_batch_dependence_reference_is_what_its_passing_line_says(monkeypatch):
+    seen = _cases_of(monkeypatch, check6.batch_dependence)
+    values = {c.label: float(seen["reference"](*c.args)[0]) for c in seen["cases"]}
+    assert seen["against"].endswith("0 for layer and group norm, more than 0.5 for batch norm")
+    assert [v for label, v in values.items() if "batch norm" not in label] == [0.0, 0.0]
+    assert all(v > 0.5 for label, v in values.items() if "batch norm" in label), values
+
+
+@pytest.mark.parametrize("checker, engine", [
+    (check6.layernorm_backward, "engine_ln_backward"),
+    (check6.groupnorm_backward, "engine_gn_backward")])
+def test_a_lesson6_backward_reference_is_confirmed_by_finite_differences(monkeypatch, checker,
+                                                                           engine):
+    right = getattr(check6, engine)
+    seen = _cases_of(monkeypatch, checker)
+    for case in seen["cases"]:                         # the engine agrees ...
+        assert len(seen["reference"](*case.args)) == 3
+    monkeypatch.setattr(check6, engine, lambda dout, cache: tuple(
+        1.01 * g for g in right(dout, cache)))         # ... and a broken engine is caught
+    with pytest.raises(RuntimeError, match="disagrees with finite differences"):
+        seen["reference"](*seen["cases"][0].args)
+
+
+def test_gamma_per_group_is_named_only_when_the_code_is_right_where_groups_are_channels():
+    def also_wrong_at_g_equals_c(x, gamma, beta, num_groups, eps=1e-5):
+        out, cache = lesson6.gn_affine_per_group(x, gamma, beta, num_groups, eps)
+        return out + 1.0, cache
+    message = failure("groupnorm_forward", also_wrong_at_g_equals_c)
+    assert "per group" not in message and "your code raised ValueError" in message, message
 
 
 def test_check_failed_shows_as_one_line_in_jupyter():

@@ -10,6 +10,8 @@ whose message names the mistake it recognised and how to fix it.
     lesson3.py   batchnorm_forward, batchnorm_backward, batchnorm_forward_images
     lesson4.py   update_running_stats, batchnorm_eval, window_average, convert_momentum,
                  fold_batchnorm
+    lesson6.py   layernorm_forward, layernorm_backward, groupnorm_forward, groupnorm_backward,
+                 batch_dependence
 """
 from .core import CheckFailed
 from .lesson1 import minibatch_gd, momentum_step
@@ -21,9 +23,17 @@ from .lesson4 import (
     update_running_stats,
     window_average,
 )
+from .lesson6 import (
+    batch_dependence,
+    groupnorm_backward,
+    groupnorm_forward,
+    layernorm_backward,
+    layernorm_forward,
+)
 
 __all__ = [
     "CheckFailed", "minibatch_gd", "momentum_step", "batchnorm_forward", "batchnorm_backward",
     "batchnorm_forward_images", "update_running_stats", "batchnorm_eval", "window_average",
-    "convert_momentum", "fold_batchnorm",
+    "convert_momentum", "fold_batchnorm", "layernorm_forward", "layernorm_backward",
+    "groupnorm_forward", "groupnorm_backward", "batch_dependence",
 ]
