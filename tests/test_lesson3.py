@@ -259,3 +259,97 @@ def test_the_panel_claims_hold_on_three_seeds(mnist, seed):
         pair = sweeps.train_pair(X, y, batch_size=batch_size, momentum=0.0, **kw)
         shift = {label: sweeps.median_shift(h, 2) for label, h in pair.items()}
         assert shift["plain"] > 5 * shift["batch norm"]
+
+
+def test_seeded_sweep_stacks_one_row_per_seed_and_is_cached(mnist, monkeypatch):
+    X, y, X_test, y_test = subset(mnist)
+    kw = dict(num_steps=10, batch_size=20, sizes=SMALL, progress=False)
+    res = sweeps.seeded_sweep("lr", (0.1, 1.0), (0, 3), X, y, X_test, y_test, **kw)
+    assert res["seeds"].tolist() == [0, 3]
+    for key in ("acc", "final_loss", "diverged"):
+        assert all(res[key][label].shape == (2, 2) for label in sweeps.LABELS)
+    for row, seed in enumerate((0, 3)):                   # row s is the sweep with seed s
+        single = sweeps.sensitivity_sweep("lr", (0.1, 1.0), X, y, X_test, y_test, seed=seed, **kw)
+        for label in sweeps.LABELS:
+            assert np.array_equal(res["acc"][label][row], single["acc"][label])
+            assert np.array_equal(res["final_loss"][label][row], single["final_loss"][label])
+    assert not np.array_equal(res["final_loss"]["plain"][0], res["final_loss"]["plain"][1])
+    monkeypatch.setattr(sweeps, "train_pair", lambda *a, **k: pytest.fail("retrained"))
+    assert sweeps.seeded_sweep("lr", [0.1, 1.0], [0, 3], X, y, X_test, y_test, **kw) is res
+    with pytest.raises(ValueError, match="seeds must be"):
+        sweeps.seeded_sweep("lr", (0.1,), (0.5,), X, y, X_test, y_test, **kw)
+    with pytest.raises(ValueError, match="positive numbers"):
+        sweeps.seeded_sweep("lr", (-1.0,), (0,), X, y, X_test, y_test, **kw)
+
+
+def test_good_band_is_the_widest_run_of_good_values_on_every_seed():
+    values = np.array([0.01, 0.1, 1.0, 3.0, 10.0, 30.0])
+    acc = np.array([[0.5, 0.9, 0.9, 0.7, 0.9, 0.9],
+                    [0.5, 0.9, 0.9, 0.95, 0.9, 0.9]])        # mean at 3.0: 0.825
+    diverged = np.zeros_like(acc, dtype=bool)
+    res = {"values": values, "acc": {"plain": acc}, "diverged": {"plain": diverged}}
+    assert sweeps.good_band(res, "plain", 0.8) == (0.1, 30.0)
+    assert sweeps.good_band(res, "plain", 0.85) == (0.1, 1.0)      # 3.0 breaks the run: 2 vs 2
+    diverged[1, 2] = True                                          # one seed diverged at 1.0
+    assert sweeps.good_band(res, "plain", 0.8) == (3.0, 30.0)
+    assert sweeps.good_band(res, "plain", 0.99) is None
+    one_seed = {"values": values, "acc": {"plain": acc[0]}, "diverged": {"plain": diverged[0]}}
+    assert sweeps.good_band(one_seed, "plain", 0.8) == (0.1, 1.0)   # a sensitivity_sweep result
+
+
+def test_from_a_good_init_only_batch_norm_trains_at_lr_10_on_two_seeds(mnist):
+    """Lesson 3, section 7.2, on shorter runs (200 steps; measured: plain 80-85% at lr 3 and
+    10% at lr 10, batch norm 84-90% at both)."""
+    X, y, X_test, y_test = mnist
+    res = sweeps.seeded_sweep("lr", (3.0, 10.0), (0, 1), X, y, X_test, y_test, num_steps=200,
+                              batch_size=60, init="small", scale=0.3, progress=False)
+    plain, bn = res["acc"]["plain"], res["acc"]["batch norm"]
+    assert (plain[:, 0] > 0.7).all() and (bn[:, 0] > 0.7).all()    # lr 3: both train
+    assert (plain[:, 1] < 0.15).all() and (bn[:, 1] > 0.75).all()   # lr 10: only batch norm
+
+
+def test_standardised_features_are_learned_at_once_and_raw_ones_in_ratio_squared_steps():
+    X, y, w_star = sweeps.two_feature_problem(10.0, n=100, seed=1)
+    assert np.allclose(X.T @ X / 100, np.diag([100.0, 1.0]))
+    assert np.allclose(X @ w_star, y)
+    assert sweeps.steps_to_learn(X, y, w_star, lr=1 / 100) == 459    # (1 - 1/100)^t < 0.01
+    assert sweeps.steps_to_learn(X, y, w_star, lr=2.05 / 100, max_steps=2000) == 2001  # > 2/lam
+    study = sweeps.scale_ratio_study((1, 10, 30))
+    assert list(study) == ["ratios", *sweeps.RATIO_STUDY_NAMES]
+    raw, best, one = (study[name] for name in sweeps.RATIO_STUDY_NAMES)
+    assert raw[0] == best[0] == 1 and (one <= 2).all()
+    assert 8 < raw[2] / raw[1] < 10 and 8 < best[2] / best[1] < 10     # grows like ratio^2
+    assert 0.4 < best[1] / raw[1] < 0.6                               # best fixed lr: ~2x faster
+
+
+def test_undo_error_is_zero_on_the_whole_set_and_about_sqrt_1_5_over_m_on_batches():
+    rng = np.random.default_rng(0)
+    features = rng.normal([3.0, -1.0, 0.0], [2.0, 0.1, 5.0], size=(2000, 3))
+    assert sweeps.undo_error(features, (2000,), num_batches=2)[0] < 1e-6   # its own statistics
+    sizes = (8, 32, 128)
+    err = sweeps.undo_error(features, sizes, num_batches=300, seed=1)
+    assert np.all(np.diff(err) < 0)
+    assert np.allclose(err, np.sqrt(1.5 / np.array(sizes)), rtol=0.15)
+    assert np.array_equal(err, sweeps.undo_error(features, sizes, num_batches=300, seed=1))
+
+
+def test_plots_of_a_seeded_sweep_and_of_the_ratio_study_draw_their_data():
+    res = {"values": np.array([0.1, 1.0, 10.0]),
+           "acc": {"plain": np.array([[0.5, 0.6, 0.1], [0.7, 0.8, 0.1]]),
+                   "batch norm": np.array([[0.8, 0.9, 0.7], [0.8, 0.9, 0.9]])},
+           "diverged": {"plain": np.array([[False, False, True], [False, False, False]]),
+                        "batch norm": np.zeros((2, 3), dtype=bool)}}
+    fig, ax = plt.subplots()
+    sweep_figs.plot_sweep(ax, res, "lr")
+    ys = [np.round(np.asarray(line.get_ydata(), dtype=float), 6).tolist() for line in ax.lines]
+    assert [60.0, 70.0, 10.0] in ys and [80.0, 90.0, 80.0] in ys         # the means
+    assert [50.0, 60.0, 10.0] in ys and [80.0, 90.0, 90.0] in ys         # seeds as dots
+    crosses = [line for line in ax.lines if line.get_marker() == "x"]
+    assert [len(line.get_xdata()) for line in crosses] == [1, 0]        # one diverged seed
+    assert any("mean of 2 seeds" in t.get_text() for t in ax.get_legend().get_texts())
+    study = sweeps.scale_ratio_study((1, 3))
+    fig, ax = plt.subplots()
+    sweep_figs.plot_ratio_study(ax, study)
+    drawn = [np.asarray(line.get_ydata()).tolist() for line in ax.lines]
+    assert drawn == [study[name].tolist() for name in sweeps.RATIO_STUDY_NAMES]
+    assert ax.get_xscale() == ax.get_yscale() == "log"

@@ -2,8 +2,12 @@
 
 `train_pair` trains the same MLP without and with batch norm; `sensitivity_sweep` repeats that
 over learning rates or weight-init scales and caches the result for the session, so running a
-cell again costs nothing; `batch_mean_spread` measures how much a batch mean varies from
-batch to batch; `gd_relative_errors` shows one learning rate favouring large-scale features;
+cell again costs nothing; `seeded_sweep` does the same over several seeds, and `good_band`
+reads off the values where a network trains well on every seed; `batch_mean_spread` measures
+how much a batch mean varies from batch to batch; `undo_error` how far fixed gamma, beta are
+from undoing batch norm on a batch; `gd_relative_errors`, `two_feature_problem` and
+`steps_to_learn` show one learning rate favouring large-scale features (input
+standardisation in a linear model);
 `edge_fraction` reads how much of a layer's input sits beyond the recorded histogram range;
 `median_shift` how far a layer's input moved, in its own widths.
 A run counts as diverged by the course's one rule (`helpers.divergence`, via History.diverged).
@@ -14,7 +18,7 @@ import textwrap
 
 import numpy as np
 
-from ..batchnorm import batch_of_one_message
+from ..batchnorm import batch_of_one_message, batchnorm_forward
 from ..network import make_mlp
 from ..progress import progress_bar
 from ..recording import end_bin_fraction
@@ -22,6 +26,7 @@ from ..training import train
 
 LABELS = ("plain", "batch norm")
 PARAMS = ("lr", "scale")
+RATIO_STUDY_NAMES = ("raw, lr 1/lambda_max", "raw, best fixed lr", "standardised")
 _CACHE = {}
 
 
@@ -80,6 +85,39 @@ def _fingerprint(*arrays):
     return h.hexdigest()
 
 
+def _check_sweep(param, values):
+    if param not in PARAMS:
+        raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
+    values = np.asarray(values, dtype=float)
+    if values.ndim != 1 or len(values) == 0 or not np.all(values > 0):
+        raise ValueError(f"values must be a 1-D list of positive numbers, got {values.tolist()}")
+    return values
+
+
+def _sweep_point(param, value, X, y, X_test, y_test, num_steps, batch_size, lr, mlp_kw):
+    """Train the pair at one swept value. Returns {label: (accuracy, final loss, diverged)}."""
+    kw = dict(mlp_kw, lr=lr, eval_every=0)
+    kw.update({"lr": value} if param == "lr" else {"init": "small", "scale": value})
+    models = {}
+    hists = train_pair(X, y, batch_size=batch_size, num_steps=num_steps, models=models, **kw)
+    out = {}
+    for label in LABELS:
+        h = hists[label]
+        with np.errstate(all="ignore"):       # a diverged model may predict from NaNs
+            acc = models[label].accuracy(X_test, y_test)
+        out[label] = (acc, h.loss[-1] if h.loss else np.inf, h.diverged is not None)
+    return out
+
+
+def _collect(points, shape):
+    """{label: (acc, loss, diverged)} per point -> acc, final_loss, diverged dicts of `shape`."""
+    res = {"acc": {}, "final_loss": {}, "diverged": {}}
+    for i, key in enumerate(("acc", "final_loss", "diverged")):
+        for label in LABELS:
+            res[key][label] = np.array([p[label][i] for p in points]).reshape(shape)
+    return res
+
+
 def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_size=60,
                       lr=0.5, progress="sweep", **mlp_kw):
     """Final test accuracy with and without batch norm for each value of `param`.
@@ -90,31 +128,64 @@ def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_s
     one rule}. The result is cached for the session: the same call again returns the same
     dict without training.
     """
-    if param not in PARAMS:
-        raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) == 0 or not np.all(values > 0):
-        raise ValueError(f"values must be a 1-D list of positive numbers, got {values.tolist()}")
+    values = _check_sweep(param, values)
     key = (param, tuple(values), num_steps, batch_size, lr, tuple(sorted(mlp_kw.items())),
            _fingerprint(X, y, X_test, y_test))
     if key in _CACHE:
         return _CACHE[key]
-    runs = {label: [] for label in LABELS}          # (History, model) per value
-    for v in progress_bar(values, progress):
-        kw = dict(mlp_kw, lr=lr, eval_every=0)
-        kw.update({"lr": v} if param == "lr" else {"init": "small", "scale": v})
-        models = {}
-        hists = train_pair(X, y, batch_size=batch_size, num_steps=num_steps, models=models, **kw)
-        for label in LABELS:
-            runs[label].append((hists[label], models[label]))
-    res = {"param": param, "values": values, "acc": {}, "final_loss": {}, "diverged": {}}
-    for label, pairs in runs.items():
-        res["diverged"][label] = np.array([h.diverged is not None for h, _ in pairs])
-        res["final_loss"][label] = np.array([h.loss[-1] if h.loss else np.inf for h, _ in pairs])
-        with np.errstate(all="ignore"):       # a diverged model may predict from NaNs
-            res["acc"][label] = np.array([m.accuracy(X_test, y_test) for _, m in pairs])
+    points = [_sweep_point(param, v, X, y, X_test, y_test, num_steps, batch_size, lr, mlp_kw)
+              for v in progress_bar(values, progress)]
+    res = {"param": param, "values": values, **_collect(points, (len(values),))}
     _CACHE[key] = res
     return res
+
+
+def seeded_sweep(param, values, seeds, X, y, X_test, y_test, *, num_steps, batch_size=60,
+                 lr=0.5, progress="sweep", **mlp_kw):
+    """`sensitivity_sweep` repeated for each seed (it sets both the initial weights and the
+    order of the batches), behind one progress bar, cached the same way.
+
+    seeds: S ints. Returns a dict: param, values (K,), seeds (S,), and acc, final_loss,
+    diverged {label: (S, K)} (row s is seed seeds[s]).
+    """
+    values = _check_sweep(param, values)
+    seeds = np.asarray(seeds)
+    if seeds.ndim != 1 or len(seeds) == 0 or not np.issubdtype(seeds.dtype, np.integer):
+        raise ValueError(f"seeds must be a 1-D list of ints, got {seeds.tolist()}")
+    key = ("seeded", param, tuple(values), tuple(seeds.tolist()), num_steps, batch_size, lr,
+           tuple(sorted(mlp_kw.items())), _fingerprint(X, y, X_test, y_test))
+    if key in _CACHE:
+        return _CACHE[key]
+    grid = [(int(s), v) for s in seeds for v in values]
+    points = [_sweep_point(param, v, X, y, X_test, y_test, num_steps, batch_size, lr,
+                           dict(mlp_kw, seed=s))
+              for s, v in progress_bar(grid, progress)]
+    res = {"param": param, "values": values, "seeds": seeds,
+           **_collect(points, (len(seeds), len(values)))}
+    _CACHE[key] = res
+    return res
+
+
+def good_band(res, label, threshold=0.8):
+    """The widest run of neighbouring swept values where `label` trains well: mean final test
+    accuracy over the seeds >= threshold, and no seed diverged (the course's rule).
+
+    res: a sensitivity_sweep (acc (K,)) or seeded_sweep (acc (S, K)) result.
+    Returns (lowest value, highest value), or None if no value qualifies.
+    """
+    acc = np.atleast_2d(res["acc"][label])
+    ok = (acc.mean(axis=0) >= threshold) & ~np.atleast_2d(res["diverged"][label]).any(axis=0)
+    best, start = None, None
+    for i, good in enumerate(np.r_[ok, False]):
+        if good and start is None:
+            start = i
+        elif not good and start is not None:
+            if best is None or i - start > best[1] - best[0] + 1:
+                best = (start, i - 1)
+            start = None
+    if best is None:
+        return None
+    return float(res["values"][best[0]]), float(res["values"][best[1]])
 
 
 def batch_mean_spread(features, batch_sizes, num_batches=200, seed=0):
@@ -160,3 +231,70 @@ def gd_relative_errors(X, y, w_star, lr, num_steps):
         rows.append(np.abs(w - w_star) / np.abs(w_star))
         w = w - lr * X.T @ (X @ w - y) / len(X)
     return np.array(rows)
+
+
+def two_feature_problem(ratio, n=200, seed=0):
+    """A noise-free linear target on two uncorrelated features, the first `ratio` times larger.
+
+    Returns X (n, 2) with X.T @ X / n = diag(ratio**2, 1), y = X @ w_star (n,), w_star (2,)."""
+    Z, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, 2)))
+    X = np.sqrt(n) * Z * [ratio, 1.0]
+    w_star = np.array([0.5, -2.0])
+    return X, X @ w_star, w_star
+
+
+def steps_to_learn(X, y, w_star, lr, tol=0.01, max_steps=100_000):
+    """Full-batch gradient-descent steps from w = 0 until every weight is within `tol` of
+    w_star (relative error, as in gd_relative_errors); max_steps + 1 if never. X (N, D)."""
+    w = np.zeros(X.shape[1])
+    for step in range(max_steps + 1):
+        if np.all(np.abs(w - w_star) < tol * np.abs(w_star)):
+            return step
+        w = w - lr * X.T @ (X @ w - y) / len(X)
+    return max_steps + 1
+
+
+def scale_ratio_study(ratios, tol=0.01, n=200, seed=0):
+    """Steps until both weights are learned (steps_to_learn) against the ratio of the two
+    features' scales, for raw features at lr = 1/lambda_max and at the best fixed learning
+    rate 2/(lambda_max + lambda_min), and for the standardised features at 1/lambda_max
+    (lambda: eigenvalues of the curvature X.T @ X / n). ratios: K numbers >= 1.
+    Returns {"ratios": (K,), name: (K,) steps} for the three names in RATIO_STUDY_NAMES."""
+    out = {"ratios": np.asarray(ratios, dtype=float)}
+    rows = []
+    for r in out["ratios"]:
+        X, y, w_star = two_feature_problem(r, n, seed)
+        X_one = X / X.std(axis=0)
+        w_one = w_star * X.std(axis=0)
+        lam = np.linalg.eigvalsh(X.T @ X / n)
+        lam_one = np.linalg.eigvalsh(X_one.T @ X_one / n)
+        rows.append((steps_to_learn(X, y, w_star, 1 / lam.max(), tol),
+                     steps_to_learn(X, y, w_star, 2 / (lam.max() + lam.min()), tol),
+                     steps_to_learn(X_one, y, w_one, 1 / lam_one.max(), tol)))
+    for name, col in zip(RATIO_STUDY_NAMES, np.array(rows).T):
+        out[name] = col
+    return out
+
+
+
+def undo_error(features, batch_sizes, num_batches=100, seed=0, eps=1e-5):
+    """How far batch norm with *fixed* gamma = sqrt(population var + eps), beta = population
+    mean is from giving back its input, batch by batch (mu_B, sigma_B vary from batch to batch).
+
+    features: (N, D). For each m in batch_sizes, num_batches batches drawn without repeats.
+    Returns (K,): the root-mean-square of BN(z_B) - z_B over the batches' values and features,
+    divided by each feature's population std (0 would be the exact identity).
+    """
+    features = np.asarray(features, dtype=float)
+    mu, var = features.mean(axis=0), features.var(axis=0)
+    gamma, beta = np.sqrt(var + eps), mu
+    rng = np.random.default_rng(seed)
+    out = []
+    for m in batch_sizes:
+        sq = []
+        for _ in range(num_batches):
+            z = features[rng.choice(len(features), size=m, replace=False)]
+            y, _ = batchnorm_forward(z, gamma, beta, eps=eps)
+            sq.append(((y - z) ** 2 / var).mean())
+        out.append(np.sqrt(np.mean(sq)))
+    return np.array(out)
