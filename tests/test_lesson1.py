@@ -364,8 +364,8 @@ def test_activation_panel_compares_equal_steps_and_equal_examples(mnist, capsys)
 def test_the_activation_panels_claims_hold_on_three_seeds(mnist, seed):
     """Lesson 1, section 6 (lr 0.05, 250 steps or one epoch of the 4,000 digits): with equal
     steps, momentum 0.9 diverges at batch size 1 but not at 256, and the default position
-    (16, momentum 0) reaches 80%; with equal examples batch size 16 beats 1 and 256 by 5
-    points (measured: 8 to 10 points over 1, 18 to 22 over 256)."""
+    (16, momentum 0) reaches 80%; with equal examples batch size 16 beats 1 and 256 by 3
+    points (measured on seeds 0-2: 4 to 10 points over 1, about 20 over 256)."""
     X, y, X_test, y_test = mnist
 
     def run(batch_size, momentum, num_steps):
@@ -377,7 +377,7 @@ def test_the_activation_panels_claims_hold_on_three_seeds(mnist, seed):
     default = run(16, 0.0, 250)
     assert default.test_acc[-1] >= 0.8
     one_epoch = {b: run(b, 0.0, steps_per_epoch(len(X), b)).test_acc[-1] for b in (1, 256)}
-    assert default.test_acc[-1] >= 0.05 + max(one_epoch.values())
+    assert default.test_acc[-1] >= 0.03 + max(one_epoch.values())
 
 
 def test_run_summary_says_how_much_a_diverged_run_trained(mnist):
@@ -406,3 +406,201 @@ def test_noise_and_variant_figures(line):
     fig = dplots.plot_variants(runs, smooth_examples=10)
     assert [len(ax.get_lines()) for ax in fig.axes[:3]] == [2, 2, 2]
     assert fig.axes[0].get_lines()[0].get_xdata()[-1] == 80     # B = 1: 2 epochs of 40 steps
+
+
+# ---- stability: when a run diverges, where it settles (lesson1_stability) --------------------
+
+from helpers.lessons import lesson1_stability as stability  # noqa: E402
+
+
+def test_hessian_condition_number_and_heavy_ball_edge(line):
+    X, _ = line
+    A = np.column_stack([X[:, 0], np.ones(N)])
+    assert np.allclose(stability.features(X), A)
+    assert np.allclose(stability.hessian(X), A.T @ A / N, rtol=1e-14)
+    lam = np.linalg.eigvalsh(A.T @ A / N)
+    assert np.isclose(stability.condition_number(X), lam[1] / lam[0])
+    assert 1.5 < stability.condition_number(X) < 2 < 100 < stability.condition_number(X + 5.0)
+    standardized = (X + 5.0 - (X + 5.0).mean()) / (X + 5.0).std()
+    assert np.isclose(stability.condition_number(standardized), 1.0)
+    for m in (0.0, 0.5, 0.99):
+        assert np.isclose(stability.heavy_ball_edge(X, m), 2 * (1 + m) / lam[1])
+
+
+def test_overshoot_fraction_counts_examples_whose_own_step_grows_the_error():
+    X = np.array([[0.0], [1.0], [2.0], [3.0]])          # 1 + x^2 = 1, 2, 5, 10
+    assert stability.overshoot_fraction(X, 0.3) == 0.25   # only 10 * 0.3 > 2
+    assert stability.overshoot_fraction(X, 0.5) == 0.5    # 5 * 0.5 > 2 as well
+    assert stability.overshoot_fraction(X, 1.5) == 0.75   # 2 * 1.5 > 2; 1 * 1.5 is not
+    assert stability.overshoot_fraction(X, 0.1) == 0.0
+
+
+def _heavy_ball_matrix(H, lr, momentum):
+    eye = np.eye(2)
+    return np.block([[(1 + momentum) * eye - lr * H, -momentum * eye], [eye, 0 * eye]])
+
+
+def test_mean_square_growth_against_independent_forms(line):
+    X, _ = line
+    A = np.column_stack([X[:, 0], np.ones(N)])
+    # batch size 1, no momentum: the average of K_i (x) K_i, K_i = I - lr a_i a_i^T
+    for lr in (0.3, 0.6, 1.0):
+        Ks = [np.eye(2) - lr * np.outer(a, a) for a in A]
+        T = np.mean([np.kron(K, K) for K in Ks], axis=0)
+        assert np.isclose(stability.mean_square_growth(X, lr), np.abs(np.linalg.eigvals(T)).max(),
+                          rtol=1e-12)
+    # full batch: the deterministic step, rho(A)^2, with and without momentum
+    H = A.T @ A / N
+    for lr, m in ((0.5, 0.0), (1.5, 0.5), (2.0, 0.9)):
+        rho = np.abs(np.linalg.eigvals(_heavy_ball_matrix(H, lr, m))).max()
+        assert np.isclose(stability.mean_square_growth(X, lr, N, m), rho ** 2, rtol=1e-9)
+    # batch size 20 with momentum: Monte Carlo over batches drawn without replacement (without
+    # the finite-population factor the prediction would be 8% higher, 0.751)
+    rng = np.random.default_rng(0)
+    lr, m, b = 1.5, 0.5, 20
+    mats = []
+    for _ in range(20000):
+        idx = rng.choice(N, b, replace=False)
+        M = _heavy_ball_matrix(A[idx].T @ A[idx] / b, lr, m)
+        mats.append(np.kron(M, M))
+    rho = np.abs(np.linalg.eigvals(np.mean(mats, axis=0))).max()
+    assert np.isclose(stability.mean_square_growth(X, lr, b, m), rho, rtol=0.01)
+    with pytest.raises(ValueError, match="batch_size"):
+        stability.mean_square_growth(X, 0.1, batch_size=N + 1)
+
+
+def test_largest_stable_lr_matches_the_formulas_and_the_lessons_numbers(line):
+    X, _ = line
+    for m in (0.0, 0.5, 0.9, 0.99):
+        assert np.isclose(stability.largest_stable_lr(X, N, m), stability.heavy_ball_edge(X, m),
+                          rtol=1e-6)
+    edges = [stability.largest_stable_lr(X, 1, m) for m in (0.0, 0.5, 0.9, 0.99)]
+    assert 0.6 < edges[0] < 0.62 and edges == sorted(edges, reverse=True)
+    assert edges[-1] < edges[0] / 50                   # the lesson: "under a fiftieth"
+    assert stability.mean_square_growth(X, 0.999 * edges[0]) < 1 \
+        < stability.mean_square_growth(X, 1.001 * edges[0])
+    with pytest.raises(ValueError, match="unstable"):
+        stability.largest_stable_lr(X, 1, lo=1.0)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_batch_size_one_runs_diverge_where_the_growth_factor_passes_one(line, seed):
+    """The lesson's claim: the predicted edge separates stable from diverging runs of
+    batch size 1 (20 epochs), with and without momentum."""
+    X, y = line
+    for m in (0.0, 0.5):
+        edge = stability.largest_stable_lr(X, 1, m)
+        below = descent.descend(X, y, batch_size=1, lr=0.9 * edge, momentum=m, num_epochs=20,
+                                seed=seed)
+        above = descent.descend(X, y, batch_size=1, lr=1.2 * edge, momentum=m, num_epochs=20,
+                                seed=seed)
+        assert below.diverged is None and above.diverged is not None
+
+
+def test_predicted_floor_and_loss_floor(line):
+    X, y = line
+    assert np.isclose(stability.predicted_floor(2.0, 0.1, 4, N),
+                      0.1 * 2.0 / 4 * (N - 4) / (N - 1) / 4)
+    assert np.isclose(stability.predicted_floor(2.0, 0.1, 4, N, momentum=0.9),
+                      10 * stability.predicted_floor(2.0, 0.1, 4, N))
+    assert stability.predicted_floor(2.0, 0.1, N, N) == 0.0
+    theta_star = descent.least_squares(X, y)
+    G = descent.per_example_grads(theta_star, X, y)
+    assert np.isclose(stability.gradient_spread_at(theta_star, X, y),
+                      np.mean(np.sum((G - G.mean(axis=0)) ** 2, axis=1)))
+    path = descent.descend(X, y, batch_size=10, lr=0.1, num_epochs=4)
+    loss_star = descent.loss(theta_star, X, y)
+    assert np.isclose(stability.loss_floor(path, loss_star, last_epochs=2),
+                      np.mean(path.loss[-20:] - loss_star))
+    with pytest.raises(ValueError, match="diverged"):
+        stability.loss_floor(descent.descend(X, y, batch_size=1, lr=5.0, num_epochs=1), loss_star)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_momentum_floors_and_the_floor_prediction_hold_on_three_seeds(line, seed):
+    """Lesson 1, section 2 and 3: at batch size 1 and lr 0.01, momentum 0.9's floor is over 10x
+    momentum 0's and within 1.5x of plain SGD at lr 0.1 (0.5: of plain at 0.02); floors predicted
+    from sigma^2 at the minimum are within 4x of measured, from the start over 25x too high."""
+    X, y = line
+    theta_star = descent.least_squares(X, y)
+    loss_star = descent.loss(theta_star, X, y)
+
+    def floor(b, lr, m=0.0):
+        path = descent.descend(X, y, batch_size=b, lr=lr, momentum=m, num_epochs=20, seed=seed)
+        return stability.loss_floor(path, loss_star)
+
+    plain = {lr: floor(1, lr) for lr in (0.01, 0.02, 0.1)}
+    heavy = {m: floor(1, 0.01, m) for m in (0.5, 0.9)}
+    assert heavy[0.9] > 10 * plain[0.01]
+    assert 1 / 1.5 < heavy[0.5] / plain[0.02] < 1.5 and 1 / 1.5 < heavy[0.9] / plain[0.1] < 1.5
+    s_min = stability.gradient_spread_at(theta_star, X, y)
+    s_start = stability.gradient_spread_at((-1.0, 3.0), X, y)
+    assert s_min < s_start / 50
+    for b, lr, f in ((10, 0.1, floor(10, 0.1)), (1, 0.1, plain[0.1]), (1, 0.01, plain[0.01])):
+        assert 1 / 4 < stability.predicted_floor(s_min, lr, b, N) / f < 4
+        assert stability.predicted_floor(s_start, lr, b, N) / f > 25
+
+
+def test_full_batch_momentum_edge_on_both_sides(line):
+    X, y = line
+    for m in (0.0, 0.5, 0.9, 0.99):
+        edge = stability.heavy_ball_edge(X, m)
+        assert descent.descend(X, y, batch_size=N, lr=0.95 * edge, momentum=m,
+                               num_steps=300).diverged is None
+        assert descent.descend(X, y, batch_size=N, lr=1.05 * edge, momentum=m,
+                               num_steps=300).diverged is not None
+
+
+def test_narrow_valley_momentum_wins_and_standardizing_removes_it(line):
+    """The lesson's valley: x moved to [3, 7]; full batch from (0, 0) at 2 / (lmax + lmin)."""
+    X, y = line
+    far = X + 5.0
+    std = (far - far.mean()) / far.std()
+    lr = 2 / np.linalg.eigvalsh(stability.hessian(far)).sum()
+    star = descent.loss(descent.least_squares(far, y), far, y)
+    plain, heavy = (descent.descend(far, y, batch_size=N, lr=lr, momentum=m, num_steps=200,
+                                    theta0=(0.0, 0.0)).loss - star for m in (0.0, 0.9))
+    assert heavy[100] < 1e-3 and plain[-1] > 0.5
+    round_bowl = descent.descend(std, y, batch_size=N, lr=1.0, num_steps=3, theta0=(0.0, 0.0))
+    assert round_bowl.loss[1] - descent.loss(descent.least_squares(std, y), std, y) < 1e-12
+    assert np.isclose(round_bowl.loss[0], plain[0] + star)      # the same start, the same lines
+
+
+def test_plot_conditioning_draws_both_problems_and_clips_at_the_floor(line):
+    X, y = line
+    far = X + 5.0
+    std = (far - far.mean()) / far.std()
+    runs = {m: descent.descend(far, y, batch_size=N, lr=0.05, momentum=m, num_steps=20,
+                               theta0=(0.0, 0.0)) for m in (0.0, 0.9)}
+    one = descent.descend(std, y, batch_size=N, lr=1.0, num_steps=5, theta0=(0.0, 0.0))
+    fig = dplots.plot_conditioning(
+        dict(X=far, y=y, wlim=(-1, 4), blim=(-14, 3), title="far",
+             paths={"plain": (runs[0.0], "C0"), "momentum": (runs[0.9], "C3")}),
+        dict(X=std, y=y, wlim=(-1, 4), blim=(-3, 2), title="std", paths={"std": (one, "C2")}),
+        floor=1e-12)
+    ax_far, ax_std, ax_loss = fig.axes[:3]
+    assert ax_far.get_title() == "far" and ax_std.get_title() == "std"
+    assert ax_far.get_xlim() == (-1, 4) and ax_std.get_ylim() == (-3, 2)
+    curves = ax_loss.get_lines()
+    assert [c.get_label() for c in curves] == ["plain", "momentum", "std"]
+    assert len(curves[0].get_xdata()) == 21
+    assert curves[2].get_ydata()[-1] == 1e-12                    # at the minimum: the floor
+    assert ax_loss.get_yscale() == "log"
+
+
+@pytest.mark.parametrize("seed", (0, 1))
+def test_mnist_control_same_rate_claims(mnist, seed):
+    """Lesson 1, section 4 control (189 steps): at lr 0.01 batch size 64 ends at least 0.1
+    below batch size 1; lr 0.3 gains more at B = 64 than B = 64 does over 1; B = 1 at 0.3
+    diverges."""
+    from helpers import softmax_cross_entropy
+    X, y, _, _ = mnist
+    loss, diverged = {}, {}
+    for b, lr in ((1, 0.01), (64, 0.01), (64, 0.3), (1, 0.3)):
+        model = make_mlp(activation="tanh", init="xavier", seed=seed)
+        hist = train(model, X, y, batch_size=b, lr=lr, num_steps=189, eval_every=0, seed=seed)
+        loss[(b, lr)], diverged[(b, lr)] = softmax_cross_entropy(model.forward(X), y)[0], \
+            hist.diverged
+    assert loss[(64, 0.01)] < loss[(1, 0.01)] - 0.1
+    assert loss[(64, 0.01)] - loss[(64, 0.3)] > loss[(1, 0.01)] - loss[(64, 0.01)]
+    assert diverged[(1, 0.3)] is not None

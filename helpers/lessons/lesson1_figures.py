@@ -180,3 +180,33 @@ def plot_variants(runs, smooth_examples=400):
     axes[0, 2].legend(loc="lower left")
     fig.suptitle("One loop, three batch sizes: which is 'fastest' depends on what you count")
     return fig
+
+
+def plot_conditioning(raw, standardized, floor=1e-12):
+    """Momentum in a narrow valley, and the round bowl that standardized inputs give.
+
+    raw, standardized: dicts with X (N, 1), y (N,), paths {label: (Path, colour)}, wlim,
+    blim, title and optionally xlabel, ylabel (the parameters' names). Three panels: each
+    problem's paths on its contours, and every path's loss above its problem's minimum against
+    steps (log axis; values below `floor`, i.e. the minimum to rounding error, are drawn at
+    `floor`). Returns the figure.
+    """
+    fig, axes = new_figure(1, 3, width=4.1, height=3.7)
+    ax_loss = axes[0, 2]
+    for ax, problem in zip(axes[0, :2], (raw, standardized)):
+        X, y = problem["X"], problem["y"]
+        theta_star = descent.least_squares(X, y)
+        loss_star = descent.loss(theta_star, X, y)
+        draw_surface(ax, loss_surface(X, y, problem["wlim"], problem["blim"]), theta_star)
+        for label, (path, color) in problem["paths"].items():
+            draw_path(ax, path, color, label)
+            excess = np.maximum(path.loss - loss_star, floor)
+            ax_loss.semilogy(np.arange(path.num_steps + 1), excess, color=color, label=label)
+        ax.set(title=problem["title"], xlabel=problem.get("xlabel", "slope w"),
+               ylabel=problem.get("ylabel", "intercept b"))
+        ax.legend(loc="upper right")
+    ax_loss.yaxis.set_minor_locator(mticker.NullLocator())
+    ax_loss.set(xlabel="step (full batch)", ylabel="loss above the minimum",
+                title=f"Loss ({floor:g} = at the minimum)")
+    ax_loss.legend(loc="lower left")
+    return fig
