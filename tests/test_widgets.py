@@ -114,12 +114,13 @@ def test_every_slider_panel_is_a_cached_panel():
     assert {"helpers/lessons/lesson1_figures.py", "notebooks/01_gradient_descent.ipynb"} <= scanned
 
 
-def _fake_run(first, later):
-    """A run whose recorded histograms peak at `first` (step 0) and `later` (step 10)."""
+def _fake_run(first, later, end_bin=0.0):
+    """A run whose recorded histograms peak at `first` (step 0) and `later` (step 10), with
+    `end_bin` in the last bin at step 10 (the values beyond the range, as a saturated layer)."""
     from types import SimpleNamespace
     bins = np.linspace(-1, 1, 5)
     hist = np.zeros((2, 1, 4))
-    hist[0, 0, 1], hist[1, 0, 2] = first, later
+    hist[0, 0, 1], hist[1, 0, 2], hist[1, 0, 3] = first, later, end_bin
     pct = np.zeros((2, 1, 5))
     return SimpleNamespace(examples_seen=[10], diverged=False, activations={
         "steps": [0, 10], "pre_bins": bins, "pre_hist": hist,
@@ -134,6 +135,10 @@ def test_shared_density_axis_fits_every_later_curve_and_clips_only_a_far_taller_
     assert limits["run"]["density"] == 1.05 * 3.0
     # step 0 ten times taller than anything later: clipped, the later curves fill the axis
     limits = activation_limits([{"run": _fake_run(10.0, 1.0)}], units=(0,), xlim=(-1, 1))
+    assert limits["run"]["density"] == 1.05 * 1.0
+    # a saturated run's pile-up in an end bin does not set the top either
+    limits = activation_limits([{"run": _fake_run(1.0, 1.0)}, {"run": _fake_run(1.0, 1.0, 16.0)}],
+                               units=(0,), xlim=(-1, 1))
     assert limits["run"]["density"] == 1.05 * 1.0
 
 

@@ -32,7 +32,7 @@ def plot_loss(ax, history, x="step", label=None, color=None, smooth=1):
     ax.set_ylabel("training loss (cross-entropy)")
     if history.diverged:
         ax.annotate(f"diverged at step {history.diverged['step']}", (xs[-1] if len(xs) else 0,
-                    loss[-1] if len(loss) else 0), color="#D55E00", fontsize=8)
+                    loss[-1] if len(loss) else 0), color="#D55E00", fontsize=9)
     return ax
 
 
@@ -128,6 +128,9 @@ def _limits(runs, kind, units, xlim):
         bins = a[f"{kind}_bins"]
         centres = (bins[:-1] + bins[1:]) / 2
         inside = (centres >= xlim[0]) & (centres <= xlim[1])
+        inside[[0, -1]] = False     # the end bins collect every value beyond them: a saturated
+        #                             layer's pile-up there (its title gives the share) must not
+        #                             flatten every other curve of the panel
         later = a[f"{kind}_hist"][1:, :, inside].max(initial=0.0)
         first = a[f"{kind}_hist"][0, :, inside].max(initial=0.0)
         # the tallest curve sets the top, except a step 0 far taller than the rest: clipped
