@@ -27,8 +27,9 @@ def cross_entropy_divergence(losses, num_classes=10):
     """None if the run did not diverge, else {"step", "reason"}.
 
     losses: the training loss of each step (a sequence; non-finite values allowed).
-    step: the first step whose loss was non-finite, else the first step of the last tenth
-    whose loss was above the bar.
+    step: the first step whose loss was non-finite, else the step from which on every loss
+    was above the bar (where the run left for good; if the very last loss dipped below it,
+    the first step of the last tenth above the bar).
     """
     losses = np.asarray(losses, dtype=float)
     if losses.size == 0:
@@ -42,7 +43,11 @@ def cross_entropy_divergence(losses, num_classes=10):
     tail = losses[tail_start:]
     if tail.mean() <= bar:
         return None
-    step = tail_start + int(np.flatnonzero(tail > bar)[0])
+    below = np.flatnonzero(losses <= bar)
+    if below.size and below[-1] == len(losses) - 1:
+        step = tail_start + int(np.flatnonzero(tail > bar)[0])
+    else:
+        step = int(below[-1]) + 1 if below.size else 0
     return {"step": step, "reason": f"the loss over the last tenth of the run averaged "
                                     f"{tail.mean():.2f}, above 1.5 ln {num_classes} = {guess:.2f} "
                                     f"(worse than guessing) and above its start "

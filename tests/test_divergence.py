@@ -68,7 +68,7 @@ def test_the_bar_follows_the_number_of_classes():
     losses = [0.5] + [1.2] * 9                     # 1.5 ln 2 = 1.04 < 1.2 < 1.5 ln 10 = 3.45
     assert cross_entropy_divergence(losses, num_classes=10) is None
     assert cross_entropy_divergence(losses, num_classes=2) == {
-        "step": 9,
+        "step": 1,                                   # above 1.04 from step 1 on
         "reason": "the loss over the last tenth of the run averaged 1.20, above "
                   "1.5 ln 2 = 1.04 (worse than guessing) and above its start (0.50)"}
 
@@ -88,3 +88,12 @@ def test_least_squares_rules():
     assert least_squares_divergence(np.inf, start_loss=1.0) == "the loss became inf"
     assert least_squares_divergence(np.nan, start_loss=1.0) == "the loss became nan"
     assert least_squares_divergence(1e-3, start_loss=2e-5) is None            # 50x a tiny start
+
+
+def test_the_step_is_where_the_loss_left_the_bar_for_good():
+    # above the bar from step 3 on, in a run of 100 steps: diverged at 3, not at the tail's start
+    losses = [2.0, 2.0, 2.0] + [50.0] * 97
+    assert cross_entropy_divergence(losses)["step"] == 3
+    # a dip below the bar at step 40 moves it to 41
+    losses[40] = 1.0
+    assert cross_entropy_divergence(losses)["step"] == 41
