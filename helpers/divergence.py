@@ -27,9 +27,10 @@ def cross_entropy_divergence(losses, num_classes=10):
     """None if the run did not diverge, else {"step", "reason"}.
 
     losses: the training loss of each step (a sequence; non-finite values allowed).
-    step: the first step whose loss was non-finite, else the step from which on every loss
-    was above the bar (where the run left for good; if the very last loss dipped below it,
-    the first step of the last tenth above the bar).
+    step: the first step whose loss was non-finite, else where the run left the bar for good:
+    from there on every stretch as long as the last tenth averaged above the bar (the rule's
+    own test, applied at every step; one lucky batch does not reset it), at its first step
+    above the bar.
     """
     losses = np.asarray(losses, dtype=float)
     if losses.size == 0:
@@ -43,11 +44,12 @@ def cross_entropy_divergence(losses, num_classes=10):
     tail = losses[tail_start:]
     if tail.mean() <= bar:
         return None
-    below = np.flatnonzero(losses <= bar)
-    if below.size and below[-1] == len(losses) - 1:
-        step = tail_start + int(np.flatnonzero(tail > bar)[0])
-    else:
-        step = int(below[-1]) + 1 if below.size else 0
+    width = len(tail)
+    sums = np.cumsum(np.concatenate([[0.0], losses]))
+    window_means = (sums[width:] - sums[:-width]) / width     # the stretch starting at each step
+    low = np.flatnonzero(window_means <= bar)
+    start = int(low[-1]) + 1 if low.size else 0
+    step = start + int(np.flatnonzero(losses[start:] > bar)[0])
     return {"step": step, "reason": f"the loss over the last tenth of the run averaged "
                                     f"{tail.mean():.2f}, above 1.5 ln {num_classes} = {guess:.2f} "
                                     f"(worse than guessing) and above its start "

@@ -94,6 +94,10 @@ def test_the_step_is_where_the_loss_left_the_bar_for_good():
     # above the bar from step 3 on, in a run of 100 steps: diverged at 3, not at the tail's start
     losses = [2.0, 2.0, 2.0] + [50.0] * 97
     assert cross_entropy_divergence(losses)["step"] == 3
-    # a dip below the bar at step 40 moves it to 41
+    # one step below the bar does not reset it: the stretches of 10 steps around it still
+    # average far above the bar
     losses[40] = 1.0
-    assert cross_entropy_divergence(losses)["step"] == 41
+    assert cross_entropy_divergence(losses)["step"] == 3
+    # a stretch of 20 steps below it does: the run left for good at step 60
+    losses[40:60] = [1.0] * 20
+    assert cross_entropy_divergence(losses)["step"] == 60

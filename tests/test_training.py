@@ -188,7 +188,7 @@ def test_a_network_driven_confidently_wrong_is_diverged_by_its_last_tenth():
                  callback=push_towards_class_0)
     assert hist.num_steps == 20 and hist.loss[-1] > 1.5 * math.log(3) > hist.loss[0]
     bar = 1.5 * math.log(3)
-    left = next(s for s in range(20) if all(loss > bar for loss in hist.loss[s:]))
+    left = next(s for s in range(20) if all(loss > bar for loss in hist.loss[s:]))  # it rises
     assert 0 < left < 18                                     # before the last tenth (18, 19)
     assert hist.diverged["step"] == left                     # where it left the bar for good
     assert "above 1.5 ln 3 = 1.65" in hist.diverged["reason"]
