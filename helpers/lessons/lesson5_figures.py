@@ -1,11 +1,12 @@
-"""Lesson 5's figures and panels: Figure 1 of Ioffe & Szegedy (2015), the learning-rate
-sweep, Santurkar et al.'s measures over training, the noise-strength panel, and the axes of
-the three networks' batch-size / momentum panel.
+"""Lesson 5's figures and panels: Figure 1 of Ioffe & Szegedy (2015), Santurkar et al.'s
+measures over training and at matched loss, the noise-strength panel, and the axes of the
+three networks' batch-size / momentum panel.
 
 Every figure function makes its own figure (never pyplot's current one) and returns it.
 Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick the colours.
 """
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from ..display.figures import activation_limits, hatched, plot_accuracy, plot_percentile_bands
 from ..display.panels import cached_panel, selection_slider
@@ -45,51 +46,51 @@ def plot_figure1(histories, layer=2):
     return fig
 
 
-def plot_lr_sweep(rows):
-    """Final test accuracy against lr (log axis) per label; diverged runs marked with x."""
-    fig, axes = new_figure(width=6.0, height=3.2)
-    ax = axes[0, 0]
-    for label in dict.fromkeys(r["label"] for r in rows):
-        mine = [r for r in rows if r["label"] == label]
-        lrs, acc = [r["lr"] for r in mine], [100 * r["test_acc"] for r in mine]
-        ax.plot(lrs, acc, color=COLOR.get(label), marker="o", label=label)
-        bad = [(r["lr"], 100 * r["test_acc"]) for r in mine if r["status"] == "diverged"]
-        if bad:
-            ax.scatter(*zip(*bad), marker="x", s=90, color="black", zorder=3)
-    ax.scatter([], [], marker="x", color="black", label="diverged")
-    ax.set_xscale("log")
-    ax.set(xlabel="learning rate lr (log scale)", ylabel="final test accuracy (%)",
-           title="Learning-rate sweep (same number of steps for every run)", ylim=(0, 100))
-    ax.legend()
-    return fig
-
-
-def plot_measures(histories, layer=2):
-    """Santurkar et al.'s measures over training. histories: {label: History of a run trained
-    with measure=lesson5_why.santurkar_measures (History.measure_steps, .measurements)}.
+def plot_measures(histories, levels=None, layer=2):
+    """Santurkar et al.'s measures over training, two rows. histories: {label: History of a
+    run trained with measure=lesson5_why.santurkar_measures (History.measure_steps,
+    .measurements)}; levels: {label: lesson5_why.AtLossLevels rows} for panel (f), or None.
     layer: the hidden layer (0-based, as in plot_figure1) whose incoming weights the gradient
     shift is taken for: layer=2 is W_3, the weights into hidden layer 3; layer=L (the number
-    of hidden layers) is the output layer's."""
+    of hidden layers) is the output layer's.
+    Top: (a) ||G - G'||, (b) cos(G, G'), (c) the loss on the measurement batch. Bottom: (d) the
+    gradient change along the gradient (grows with the gradient's size), (e) beta, the same per
+    unit of distance moved, (f) beta at matched loss (one point per loss level, if `levels`)."""
     num_shifts = len(next(iter(histories.values())).measurements[0]["shift_l2"])   # L
     if not 1 <= layer <= num_shifts:
         raise ValueError(f"layer must be from 1 to {num_shifts} (the first layer's weights have "
                          f"no earlier layer to shift them), got {layer}")
     weights = "W into the output layer" if layer == num_shifts else \
         f"W into hidden layer {layer + 1}"
-    fig, axes = new_figure(1, 4, width=3.1, height=3.0)
-    panels = [("shift_l2", f"(a) gradient shift ||G-G'||,\n{weights}", "log"),
-              ("shift_cos", f"(b) cosine(G, G'),\n{weights}", "linear"),
-              ("loss_range", "(c) loss range along the gradient", "log"),
-              ("grad_change", "(d) gradient change along it", "log")]
-    for ax, (key, title, scale) in zip(axes[0], panels):
+    fig, axes = new_figure(2, 3, width=3.4, height=3.0)
+    panels = [("shift_l2", f"(a) gradient shift ||G-G'||,\n{weights}", "log",
+               "||G - G'|| (grows with the gradient)"),
+              ("shift_cos", f"(b) cosine(G, G'),\n{weights}", "linear",
+               "cosine (1 = same direction)"),
+              ("loss", "(c) loss on the measurement batch", "log", "cross-entropy loss"),
+              ("grad_change", "(d) gradient change along\nthe gradient", "log",
+               "max ||grad(θ - ηg) - g||"),
+              ("beta", "(e) β: gradient change per\nunit of distance moved", "linear",
+               "β = max ||grad(θ - ηg) - g|| / ||ηg||")]
+    for ax, (key, title, scale, ylabel) in zip(axes.flat, panels):
         for label, hist in histories.items():
             # the shift arrays start at the weights into hidden layer 2: index layer - 1
             vals = [r[key][layer - 1] if np.ndim(r[key]) else r[key] for r in hist.measurements]
             ax.plot(hist.measure_steps, vals, marker=".", color=COLOR.get(label), label=label)
-        ax.set(title=title, xlabel="step (parameter updates)", yscale=scale)
-    axes[0, 0].set_ylabel("value (smaller = more stable)")
-    axes[0, 1].set_ylabel("cosine (1 = same direction)")
+        ax.set(title=title, xlabel="step (parameter updates)", ylabel=ylabel, yscale=scale)
     axes[0, 0].legend()
+    ax = axes[1, 2]
+    for label, rows in (levels or {}).items():
+        ax.plot([r["loss"] for r in rows], [r["beta"] for r in rows], marker="o",
+                color=COLOR.get(label), label=label)
+    ax.set_xscale("log")
+    if levels:
+        marks = sorted({r["level"] for rows in levels.values() for r in rows})
+        ax.set_xticks(marks, [f"{m:g}" for m in marks])       # the levels, in plain numbers
+        ax.xaxis.set_minor_locator(NullLocator())
+        ax.invert_xaxis()                  # training runs from left (high loss) to right
+    ax.set(title="(f) β at matched loss: first time\nbelow each loss level",
+           xlabel="loss on the measurement batch (log)", ylabel="β (as in (e))")
     return fig
 
 
@@ -113,9 +114,10 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None):
     strengths (ylim: the bands' range, default the range of all runs; a band beyond it is
     labelled). A run that diverged or made no progress (test accuracy under 20%) is drawn as a
     hatched panel saying so. The printed lines give each run's steps, examples, loss and
-    accuracy, and compare drift and accuracy with the references (margin: accuracy gap called
-    "close", as a fraction). static: the strengths of the saved static picture (default: the
-    starting one). Returns the `cached_panel`.
+    accuracy, and compare drift and accuracy with the references (margin: how far below batch
+    norm's test accuracy, as a fraction, still counts as "not more than ... points worse").
+    static: the strengths of the saved static picture (default: the starting one). Returns the
+    `cached_panel`.
     """
     if ylim is None:
         pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()
@@ -154,8 +156,9 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None):
                           color=COLOR["noisy batch norm"])
             gap = hist.test_acc[-1] - reference["batch norm"].test_acc[-1]
             print(f"drift {drift:.2f} (plain {ref_drift['plain']:.2f}, batch norm "
-                  f"{ref_drift['batch norm']:.2f}); accuracy {gap:+.1%} vs batch norm: "
-                  + ("close" if abs(gap) <= margin else f"more than {margin:.0%} apart"))
+                  f"{ref_drift['batch norm']:.2f}); accuracy {100 * gap:+.1f} points vs "
+                  "batch norm: " + ("not " if gap >= -margin else "")
+                  + f"more than {100 * margin:.0f} points worse")
         ax2.set(title="test accuracy", ylim=(0, 100), xlim=(0, last_step))
         ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 0.15))
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)

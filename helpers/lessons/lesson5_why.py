@@ -4,7 +4,9 @@ Ioffe & Szegedy (2015): batch norm reduces *internal covariate shift* (ICS), the
 layer's input distribution during training. Santurkar et al. (2018) test this with "noisy batch
 norm" (more drift, yet training still works), a gradient-based ICS measure, and smoothness of
 the loss along the gradient. Shapes: X (N, D) inputs, y (N,) labels, unit_pct (T, U, 5).
-Santurkar et al.'s measures are taken during training with train(measure=..., measure_every=...).
+Santurkar et al.'s measures are taken during training with train(measure=..., measure_every=...),
+and at matched loss with train(callback=AtLossLevels(...)); the controls for noisy batch norm's
+average scale are `gamma_control` and `accuracy_at_eval_scale`.
 """
 from contextlib import contextmanager
 
@@ -13,7 +15,6 @@ import numpy as np
 from ..batchnorm import BatchNorm, frozen_running_stats
 from ..layers import softmax_cross_entropy
 from ..network import make_mlp
-from ..progress import progress_bar
 from ..recording import unit_drift
 from ..training import train
 from .lesson3_training import no_run_message
@@ -25,7 +26,8 @@ class NoisyBatchNorm(BatchNorm):
     out = scale * BN(x) + shift, scale_j ~ U(1, 1 + strength), shift_j ~ U(-strength, strength)
     for each unit j, so the next layer's input changes mean and scale at every step (a simple
     form of Santurkar et al.'s noise). rng: np.random.Generator (or seed). Eval mode applies the
-    noise's average (scale 1 + strength/2, shift 0). resample=False reuses the last draw.
+    noise's average (scale 1 + strength/2, shift 0), or eval_scale if it is set (a control:
+    `accuracy_at_eval_scale`). resample=False reuses the last draw.
     """
 
     def __init__(self, num_features, strength=1.0, rng=None, **bn_kwargs):
@@ -35,6 +37,7 @@ class NoisyBatchNorm(BatchNorm):
             raise ValueError(f"strength must be a finite number >= 0, got {strength!r}")
         self.strength, self.rng = float(strength), np.random.default_rng(rng)
         self.resample, self.scale, self.shift = True, None, None
+        self.eval_scale = None
 
     def draw(self):
         """New (C,) scale and shift, as at the start of every training step."""
@@ -45,7 +48,8 @@ class NoisyBatchNorm(BatchNorm):
     def forward(self, x):
         out = super().forward(x)
         if not self.training:
-            self._noise = (1.0 + self.strength / 2, 0.0)
+            scale = 1.0 + self.strength / 2 if self.eval_scale is None else self.eval_scale
+            self._noise = (scale, 0.0)
         else:
             if self.resample or self.scale is None:
                 self.draw()
@@ -138,10 +142,11 @@ def gradient_shift(model, X, y, lr):
 def smoothness(model, X, y, step_sizes):
     """How the loss and its gradient change along the gradient direction (Santurkar et al.).
 
-    For eta in step_sizes (positive), params move to theta - eta * g. Returns a dict: losses
-    (S,), loss_range (max - min of the loss over eta = 0 and step_sizes), grad_change
+    For eta in step_sizes (positive), params move to theta - eta * g. Returns a dict: loss (at
+    theta), losses (S,), loss_range (max - min of the loss over eta = 0 and step_sizes), grad_change
     (max ||grad(theta - eta g) - g||: small = predictive gradient), beta (max of
-    grad change / ||eta g||, an effective smoothness constant). Parameters are restored.
+    grad change / ||eta g||: their "effective beta-smoothness", which does not grow with the
+    size of the gradient as grad_change and loss_range do). Parameters are restored.
     """
     step_sizes = np.asarray(step_sizes, dtype=float)
     if step_sizes.ndim != 1 or not step_sizes.size or not np.all(step_sizes > 0):
@@ -161,8 +166,45 @@ def smoothness(model, X, y, step_sizes):
         for (p, _), t in zip(params, theta):
             p[...] = t
     changes = np.array(changes)
-    return {"losses": np.array(losses), "loss_range": max(losses + [loss0]) - min(losses + [loss0]),
+    return {"loss": loss0, "losses": np.array(losses),
+            "loss_range": max(losses + [loss0]) - min(losses + [loss0]),
             "grad_change": changes.max(), "beta": np.max(changes / (step_sizes * gnorm))}
+
+
+def batch_loss(model, X, y):
+    """The loss on (X, y) as the measures see it (`measuring`: training mode, statistics
+    frozen, noise held fixed); nothing changes in the model."""
+    with measuring(model):
+        return float(softmax_cross_entropy(model.forward(X), y)[0])
+
+
+class AtLossLevels:
+    """A train(callback=...) hook: `smoothness` on (X, y) the first time the loss on (X, y)
+    falls below each of `levels` (decreasing), so that networks compare at matched loss.
+
+    The step's training-batch loss (free) is the trigger: only once it is below the next level
+    is the loss on (X, y) computed (one forward pass), and only once that is below it too are
+    the measures taken. rows: one dict per level reached, in order: level, step, loss (on
+    X, y), beta, grad_change, loss_range; a level crossed together with the next one shares
+    its row's numbers. X (N, D), y (N,).
+    """
+
+    def __init__(self, X, y, levels, step_sizes):
+        self.X, self.y, self.step_sizes = X, y, step_sizes
+        self.levels = sorted(levels, reverse=True)
+        self.rows = []
+
+    def __call__(self, step, model, loss):
+        if len(self.rows) == len(self.levels) or loss >= self.levels[len(self.rows)]:
+            return
+        here = batch_loss(model, self.X, self.y)
+        if here >= self.levels[len(self.rows)]:
+            return
+        smooth = smoothness(model, self.X, self.y, self.step_sizes)
+        while len(self.rows) < len(self.levels) and here < self.levels[len(self.rows)]:
+            self.rows.append(dict(level=self.levels[len(self.rows)], step=step, loss=here,
+                                  **{k: float(smooth[k]) for k in
+                                     ("beta", "grad_change", "loss_range")}))
 
 
 def drift_summary(unit_pct):
@@ -180,10 +222,10 @@ def typical_unit(unit_pct):
 def santurkar_measures(model, X, y, lr, step_sizes):
     """`gradient_shift` and `smoothness` at the current parameters, in one dict: shift_l2,
     shift_cos, shift_rel (arrays, one per Linear after the first: see gradient_shift),
-    loss_range, grad_change, beta (floats)."""
+    loss (on X, y), loss_range, grad_change, beta (floats)."""
     shift, smooth = gradient_shift(model, X, y, lr), smoothness(model, X, y, step_sizes)
     return {**{f"shift_{k}": v for k, v in shift.items()},
-            **{k: smooth[k] for k in ("loss_range", "grad_change", "beta")}}
+            **{k: smooth[k] for k in ("loss", "loss_range", "grad_change", "beta")}}
 
 
 LABELS = ("plain", "batch norm", "noisy batch norm")
@@ -199,26 +241,36 @@ def build(label, strength=1.0, seed=0):
     return make_mlp(batchnorm=label == "batch norm", seed=seed)
 
 
-def run_status(history, test_acc):
-    """'diverged' (History.diverged: the course's one rule, see helpers.divergence), 'no
-    progress' (test accuracy below 20%, chance is 10%) or 'trained'."""
-    if history.diverged:
-        return "diverged"
-    return "no progress" if test_acc < 0.2 else "trained"
+def gamma_control(strength, seed=0):
+    """The control for noisy batch norm's average scale: a batch-norm network (no noise)
+    whose every gamma starts at 1 + strength / 2, the mean of the noise's scale, instead of 1.
+    Same weights as build("batch norm", seed=seed) otherwise."""
+    model = build("batch norm", seed=seed)
+    for bn in model.batchnorms:
+        bn.gamma[:] = 1.0 + strength / 2
+    return model
 
 
-def lr_sweep(lrs, labels, X, y, X_test, y_test, num_steps, progress=False):
-    """Train each label at each lr for num_steps (batch 60, plain SGD). Returns rows (dicts)
-    with lr, label, test_acc (final, eval mode; a diverged run scores chance, 0.1) and
-    status (`run_status`)."""
-    jobs = [(lr, label) for lr in lrs for label in labels]
-    rows = []
-    for lr, label in progress_bar(jobs, progress):
-        model = build(label)
-        hist = train(model, X, y, batch_size=60, lr=lr, num_steps=num_steps, eval_every=0)
-        acc = 0.1 if hist.diverged else model.accuracy(X_test, y_test)
-        rows.append(dict(lr=lr, label=label, test_acc=acc, status=run_status(hist, acc)))
-    return rows
+def accuracy_at_eval_scale(model, X, y, scale):
+    """Eval-mode accuracy on X (N, D), y (N,) with every NoisyBatchNorm multiplying by
+    `scale` instead of the noise's average 1 + strength / 2 (the other control); the model's
+    eval scales are restored (Sequential.accuracy restores its mode)."""
+    noisy = [bn for bn in model.batchnorms if isinstance(bn, NoisyBatchNorm)]
+    saved = [bn.eval_scale for bn in noisy]
+    for bn in noisy:
+        bn.eval_scale = scale
+    try:
+        return model.accuracy(X, y)
+    finally:
+        for bn, s in zip(noisy, saved):
+            bn.eval_scale = s
+
+
+def beta_ratios(rows, reference):
+    """{level: beta / reference beta} for every loss level both `AtLossLevels` row lists
+    reached: how many times rougher (> 1) or smoother (< 1) at matched loss."""
+    ref = {r["level"]: r["beta"] for r in reference}
+    return {r["level"]: r["beta"] / ref[r["level"]] for r in rows if r["level"] in ref}
 
 
 def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None, X_test=None,
