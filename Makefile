@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: lab test test-fast browser-deps notebooks exercises benchmark clean
+.PHONY: lab test test-fast browser-deps notebooks exercises site benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) tools/check_python.py
@@ -27,7 +27,8 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gradient_descent.ipynb
 
 # Every test: lint, the pytest tests (engine, lessons, packaging), every notebook under
-# nbval, then the real browser.
+# nbval, then the real browser: the lessons in JupyterLab, and the website built from the
+# saved notebooks and the pictures the nbval run left (tests/test_site.py).
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
 	$(BIN)/python -m pytest tests -m "not browser"
@@ -56,6 +57,12 @@ notebooks: $(STAMP)
 exercises: $(STAMP)
 	$(BIN)/python tools/make_exercises.py
 
+# The course as a static website in site/ (open site/index.html, or publish the folder): every
+# lesson and exercise page from the saved notebooks, each slider panel a viewer over the
+# pictures the last lesson run drew (build/panels/: `make notebooks` or `make test` leave them).
+site: $(STAMP)
+	$(BIN)/python tools/build_site.py
+
 # Time the engine (against PyTorch where installed), each lesson and every slider; the report
 # is printed and written to benchmarks/results/latest.md.
 benchmark: $(STAMP)
@@ -63,4 +70,5 @@ benchmark: $(STAMP)
 
 # Remove what setup, tests and benchmarks leave behind (all of it git-ignored).
 clean:
-	rm -rf $(VENV) .pytest_cache .ruff_cache build *.egg-info tests/artifacts benchmarks/results
+	rm -rf $(VENV) .pytest_cache .ruff_cache build site *.egg-info tests/artifacts \
+		benchmarks/results
