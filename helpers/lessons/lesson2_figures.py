@@ -36,12 +36,20 @@ def describe_run(history, saturated=SATURATED):
     return lines
 
 
+LINESTYLES = ("-", "--", ":")        # per layer: lines that coincide stay visible
+MARKERS = ("o", "s", "^")
+
+
 def plot_per_layer(ax, steps, values, ylabel, title, highlight=None):
-    """One line per hidden layer: values (T, L) against steps (T,)."""
+    """One line per hidden layer: values (T, L) against steps (T,). Each layer has its own
+    colour, line style, width and markers (staggered along the line), so a layer drawn
+    exactly under another (two layers both 100% saturated) still shows."""
     for l in range(values.shape[1]):
         bold = highlight is None or l == highlight
-        ax.plot(steps, values[:, l], color=PALETTE[l], lw=2 if bold else 1,
-                alpha=1 if bold else 0.4, label=f"hidden layer {l + 1}")
+        ax.plot(steps, values[:, l], color=PALETTE[l], ls=LINESTYLES[l % 3],
+                lw=(2.8 - 0.6 * (l % 3)) if bold else 1, alpha=1 if bold else 0.4,
+                marker=MARKERS[l % 3], ms=5, markevery=(0.04 * (l % 3), 0.12),
+                label=f"hidden layer {l + 1}")
     ax.set(xlabel="step (parameter updates)", ylabel=ylabel, title=title)
     ax.legend()
     return ax
