@@ -87,3 +87,9 @@ def test_inline_figures_are_drawn_at_dpi_and_shown_at_screen_width():
     image = PIL.Image.open(io.BytesIO(png))
     assert image.info["dpi"] == pytest.approx((style.DPI, style.DPI), abs=0.5)
     assert meta["width"] == round(image.width * style.SCREEN_DPI / style.DPI)
+
+
+def test_no_text_below_9_points_in_the_course_code():
+    small = re.compile(r"\b(?:fontsize|labelsize)\s*=\s*([0-8](?:\.\d+)?)\b")
+    bad = [f"{where}: {m.group(0)}" for where, code in sources() for m in small.finditer(code)]
+    assert not bad, "text under 9 pt: " + "; ".join(bad)
