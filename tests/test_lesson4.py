@@ -1,6 +1,7 @@
 """Lesson 4 (batch norm at inference): running estimates against BatchNorm and closed forms,
 momentum conventions, population and precise statistics, folding, and the lesson's widgets
-(helpers/lessons/lesson4_running.py, lesson4_eval.py, lesson4_tracking.py, lesson4_figures.py)."""
+(helpers/lessons/lesson4_running.py, lesson4_eval.py, lesson4_tracking.py, lesson4_trap.py,
+lesson4_figures.py, lesson4_trap_figures.py)."""
 import copy
 
 import matplotlib.pyplot as plt
@@ -35,6 +36,13 @@ from helpers.lessons.lesson4_tracking import (
     tracking_error,
     variance_ratio,
 )
+from helpers.lessons.lesson4_trap import (
+    accuracies_with_stats,
+    normalized_scale,
+    settle_running_stats,
+)
+from helpers.lessons.lesson4_trap_figures import plot_settled
+from helpers.training import iterate_minibatches
 
 SIZES = (20, 12, 12, 4)          # a small MLP: 20 inputs, two hidden layers, 4 classes
 
@@ -539,3 +547,89 @@ def test_variance_ratio_and_settled_step_on_a_known_track():
     assert settled_step(track, 0.1, factor=1.1) == 30
     never = {**track, "running": {0.1: (None, [running * 3, running])}}
     assert settled_step(never, 0.1) is None
+
+
+# --- the momentum trap and the two modes' scales (lesson4_trap.py) ---------------------------
+
+def test_accuracies_with_stats_equal_model_accuracy(rng):
+    model = small_model(rng)
+    X, y = data(rng, 60)
+    stats_list = [population_stats(model, X), single_batch_stats(model, X[:8]),
+                  single_batch_stats(model, X[8:10]), get_running_stats(model)]
+    got = accuracies_with_stats(model, X, y, stats_list)
+    expected = [set_running_stats(copy.deepcopy(model), s).accuracy(X, y) for s in stats_list]
+    np.testing.assert_array_equal(got, expected)
+    assert len(set(got)) > 1                        # the sets differ, and so do their scores
+    with pytest.raises(ValueError, match=r"expected 2 \(mean, var\) pairs, got 1"):
+        accuracies_with_stats(model, X, y, [stats_list[0][:1]])
+
+
+def test_settle_running_stats_scores_the_last_batch_and_leaves_the_track(tracks):
+    X, y, runs = tracks
+    track = runs[32]
+    w_before = [lin.params["W"].copy() for lin in track["model"].linears]
+    kw = dict(momenta=(0.1, 0.99), num_steps=6, evaluate_from=2, evaluate_every=2, seed=3)
+    out = settle_running_stats(track, X, y, X[:80], y[:80], lr=0.05, **kw)
+    np.testing.assert_array_equal(out["steps"], [2, 4, 6])
+    assert set(out["acc"]) == {0.1, 0.99} and all(a.shape == (3,) for a in out["acc"].values())
+    assert out["batch_size"] == 32
+    for lin, w in zip(track["model"].linears, w_before):       # the track's model is untouched
+        assert np.array_equal(lin.params["W"], w)
+    # frozen weights (lr 1e-300 changes no weight) and momentum 1: each scored step holds
+    # exactly that step's batch
+    frozen = dict(track, final_stats={**track["final_stats"], 1.0: track["final_stats"][0.1]})
+    out = settle_running_stats(frozen, X, y, X[:80], y[:80], lr=1e-300, **dict(kw, momenta=(1.0,)))
+    order = list(iterate_minibatches(len(X), 32, np.random.default_rng(3), drop_last=True))
+    expected = [accuracies_with_stats(track["model"], X[:80], y[:80],
+                                      [single_batch_stats(track["model"], X[order[s - 1]])])[0]
+                for s in (2, 4, 6)]
+    np.testing.assert_allclose(out["acc"][1.0], expected)
+    assert out["pop_acc"] == pytest.approx(
+        set_running_stats(copy.deepcopy(track["model"]), population_stats(track["model"], X))
+        .accuracy(X[:80], y[:80]))
+    with pytest.raises(ValueError, match="evaluate_from must be from 1 to num_steps=6, got 7"):
+        settle_running_stats(track, X, y, X[:80], y[:80], num_steps=6, evaluate_from=7)
+
+
+def test_normalized_scale_unbiased_running_var_keeps_trainings_scale():
+    rng = np.random.default_rng(5)
+    h = rng.normal(3.0, 2.0, size=(6000, 4))
+    mean, var = h.mean(axis=0), h.var(axis=0)
+    for m in (2, 4, 8):
+        s = normalized_scale(h, m, mean, var)
+        biased = normalized_scale(h, m, mean, var * (m - 1) / m)
+        assert s["batch_var"] == pytest.approx((m - 1) / m, rel=0.03)
+        assert s["train_rms"] == pytest.approx(1.0, rel=0.01)
+        assert s["eval_rms"] == pytest.approx(1.0, rel=1e-5)
+        assert biased["eval_rms"] == pytest.approx(np.sqrt(m / (m - 1)), rel=1e-5)
+    two = normalized_scale(h, 2, mean, var)
+    assert two["train_near_1"] > 0.95 and two["eval_near_1"] < 0.05     # +-1 up to eps at m = 2
+    assert normalized_scale(h, 4, mean, var)["train_near_1"] < 0.1
+    for bad in (1, 6001, 2.0, True):
+        with pytest.raises(ValueError, match="batch_size must be from 2 to len"):
+            normalized_scale(h, bad, mean, var)
+
+
+def test_plot_settled_draws_every_score_and_the_population():
+    def result(a1, a9, pop):
+        return {"acc": {0.1: np.array(a1), 0.9: np.array(a9)}, "pop_acc": pop}
+    settled = {(8, 1): result([0.7, 0.72], [0.5, 0.6], 0.75),
+               (8, 2): result([0.71, 0.73], [0.55, 0.65], 0.74),
+               (32, 1): result([0.8, 0.81], [0.79, 0.82], 0.81)}
+    fig = plot_settled(settled, (8, 32))
+    ys = [sorted(np.round(ln.get_ydata(), 6)) for ln in fig.axes[0].get_lines()]
+    for expected in ([70.0, 72.0], [50.0, 60.0], [55.0, 65.0], [75.0, 75.0], [74.0, 74.0]):
+        assert expected in ys
+    assert len(fig.axes[0].get_lines()) == 8 and len(fig.axes[1].get_lines()) == 4
+    plt.close(fig)
+
+
+def test_plot_estimators_lines_differ_in_colour_and_style(tracks):
+    estimators = {"window": dict(window=5), "EMA": dict(momentum=0.1),
+                  "cumulative": dict(momentum=None)}
+    fig = ip.plot_estimators(tracks[2][8], 0, 3, estimators)
+    lines = [ln for ln in fig.axes[0].get_lines() if ln.get_label() in estimators]
+    assert len(lines) == 3
+    assert len({ln.get_color() for ln in lines}) == 3
+    assert len({ln.get_linestyle() for ln in lines}) == 3
+    plt.close(fig)

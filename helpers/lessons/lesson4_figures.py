@@ -17,6 +17,10 @@ from ..display.style import COLORS, PALETTE, new_figure, show_message
 from .lesson4_running import effective_window, running_estimates
 
 GREY, BLACK = "#999999", "#000000"
+# plot_estimators' lines: blue dashed, vermillion solid, green dash-dotted (told apart by
+# colour and by line style; no two of the palette's orange tones side by side)
+ESTIMATOR_STYLES = ((PALETTE[0], "--"), (COLORS["batchnorm"], "-"), (PALETTE[2], "-."),
+                    (PALETTE[4], ":"))
 MEANINGLESS = 0.5      # below this test accuracy a setting's statistics describe nothing
 
 
@@ -220,8 +224,8 @@ def plot_estimators(track, layer, unit, estimators):
         ax.plot(steps, stream, ".", ms=2, color=GREY, label="this batch's statistic")
         estimates = [running_estimates(stream, init=float(kind == "var"), **kw)
                      for kw in estimators.values()]
-        for label, est, color in zip(estimators, estimates, PALETTE[1:]):
-            ax.plot(steps, est, color=color, label=label)
+        for label, est, (color, ls) in zip(estimators, estimates, ESTIMATOR_STYLES):
+            ax.plot(steps, est, color=color, ls=ls, label=label)
         pop = track[f"pop_{kind}"][layer][:, unit]
         ax.plot(ck, pop, "o-", ms=3, lw=1, color=BLACK, label="population (current weights)")
         ax.set_ylim(_limits(pop, *estimates, stream, log=kind == "var"))

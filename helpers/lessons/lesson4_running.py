@@ -41,7 +41,8 @@ def running_estimates(stream, momentum=0.1, window=None, init=0.0, convention="p
     """The running estimate after each batch of `stream` (T, C) or (T,); same shape back.
 
     momentum: EMA weight in `convention`; None: cumulative average of all batches so far
-    (Algorithm 2 of the paper); window=N: mean of the last N batches (the source lesson's
+    (PyTorch's momentum=None; the paper's Algorithm 2 takes this average after training, over
+    batches of the frozen network); window=N: mean of the last N batches (the source lesson's
     "moving average over the most recent N batches"). init: value before the first batch
     (0 for running_mean, 1 for running_var), which only the EMA remembers.
     """
