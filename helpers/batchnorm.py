@@ -129,7 +129,9 @@ class BatchNorm:
 
     momentum: weight of the *new* batch (PyTorch's convention):
         running = (1 - momentum) * running + momentum * batch_statistic.
-    momentum=None: cumulative average of every batch seen (Algorithm 2 of the paper).
+    momentum=None: cumulative average of every batch seen during training (PyTorch's
+        momentum=None; the paper's Algorithm 2 averages over batches after training, with
+        the weights frozen).
     window=N: plain average of the last N batches' statistics (overrides momentum).
     running_var tracks the unbiased batch variance (times m/(m-1)), as the paper and PyTorch do;
     the normalization itself always uses the biased one.
