@@ -1,19 +1,29 @@
 """helpers.lessons: each lesson's own experiments (compute) and figures, named after it.
 
     lesson1_descent.py     gradient descent on a 2-parameter bowl, gradient noise vs batch size
-    lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law
+    lesson1_stability.py   when a step diverges: mean squared growth, the heavy-ball edge,
+                           conditioning, the loss floor
+    lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law, the valley
     lesson2_shift.py       internal covariate shift measured (W1 distance), layer-wise training
+    lesson2_sources.py     parameter snapshots: the shift split into the layers below, the
+                           layer's own parameters and their interaction; update ratios
+    lesson2_start.py       the first steps: the output layer's lambda_max and the loss hump
+    lesson2_plots.py       the lesson's static figures
     lesson2_figures.py     the step scrubber and the shift panel
-    lesson3_training.py    plain vs batch norm, sensitivity sweeps, the noise of mu_B
+    lesson3_training.py    plain vs batch norm, the init and learning-rate sweeps (the
+                           course's one lr sweep), input standardisation, the noise of mu_B
     lesson3_figures.py     sweep, mu_B spread, learned gamma/beta
     lesson4_running.py     running estimates of a stream (EMA, window, cumulative), momentum
                            conventions
     lesson4_eval.py        eval mode: population and precise statistics, the train/eval gap,
                            folding
     lesson4_tracking.py    running estimates against the population statistics during training
+    lesson4_trap.py        the momentum-convention trap: lottery draws and a settling run
+    lesson4_trap_figures.py  the trap's strip figure
     lesson4_figures.py     tracking panel, estimator and gap figures
-    lesson5_why.py         noisy batch norm, Santurkar et al.'s measures, drift, lr sweep
-    lesson5_figures.py     Figure 1 of the paper, the sweep, the measures, the noise panel
+    lesson5_why.py         noisy batch norm and its controls, Santurkar et al.'s measures
+                           (at matched loss too), drift
+    lesson5_figures.py     Figure 1 of the paper, the measures, the noise panel
     lesson6_small_batches.py  every normalization at every batch size, both modes measured
     lesson6_figures.py     the statistics cube, accuracy by batch size, r and d, the panel
 
