@@ -46,3 +46,27 @@ def draw_slider_positions_on_visit(monkeypatch):
     front (tests/test_widgets.py checks the pre-drawn path)."""
     import helpers.display.panels
     monkeypatch.setattr(helpers.display.panels, "PRERENDER", False)
+
+
+# The browser tests' Chromium (tests/test_browser.py: the lessons in JupyterLab;
+# tests/test_site.py: the website), found or installed by tools/ensure_chromium.py.
+@pytest.fixture(scope="module")
+def chromium():
+    from browser_support import load_ensure_chromium
+    ensure = load_ensure_chromium()
+    path = ensure.find_chromium()
+    if path is None:
+        if ensure.on_ci():
+            pytest.fail(ensure.missing_reason() + " (CI is set, so this is a failure)")
+        pytest.skip(ensure.missing_reason())
+    return path
+
+
+@pytest.fixture(scope="module")
+def browser(chromium):
+    from browser_support import CHROMIUM_ARGS
+    sync_api = pytest.importorskip("playwright.sync_api")
+    with sync_api.sync_playwright() as p:
+        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
+        yield browser
+        browser.close()

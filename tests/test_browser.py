@@ -23,13 +23,11 @@ from pathlib import Path
 import pytest
 from browser_support import (
     ARTIFACTS,
-    CHROMIUM_ARGS,
     PLOT_JS,
     ROOT,
     SNAPSHOT_JS,
     JupyterServer,
     ink,
-    load_ensure_chromium,
 )
 
 pytestmark = pytest.mark.browser
@@ -45,26 +43,6 @@ WIDGET_REPR = re.compile(r"^(interactive|[A-Z]\w*(Box|Slider|Progress|Output|But
 
 
 # ---------------------------------------------------------------------------------- fixtures
-@pytest.fixture(scope="module")
-def chromium():
-    ensure = load_ensure_chromium()
-    path = ensure.find_chromium()
-    if path is None:
-        if ensure.on_ci():
-            pytest.fail(ensure.missing_reason() + " (CI is set, so this is a failure)")
-        pytest.skip(ensure.missing_reason())
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
-
-
 @pytest.fixture(scope="module")
 def server(chromium):
     with JupyterServer(ROOT / "notebooks") as server:

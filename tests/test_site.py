@@ -28,7 +28,7 @@ import bs4
 import nbformat
 import PIL.Image
 import pytest
-from browser_support import ARTIFACTS, CHROMIUM_ARGS, ROOT, load_ensure_chromium
+from browser_support import ARTIFACTS, ROOT
 from matplotlib.figure import Figure
 
 import helpers.display.panels as panels
@@ -190,26 +190,6 @@ LOAD_TIMEOUT = 60_000      # ms
 # notebooks, e.g. copies run elsewhere while developing the site)
 NOTEBOOKS = Path(os.environ.get("SITE_NOTEBOOKS", ROOT / "notebooks"))
 RAW_MATH = re.compile(r"\$[^$\s][^$]*?\$|\\\(|\\\[|\\begin\{")
-
-
-@pytest.fixture(scope="module")
-def chromium():
-    ensure = load_ensure_chromium()
-    path = ensure.find_chromium()
-    if path is None:
-        if ensure.on_ci():
-            pytest.fail(ensure.missing_reason() + " (CI is set, so this is a failure)")
-        pytest.skip(ensure.missing_reason())
-    return path
-
-
-@pytest.fixture(scope="module")
-def browser(chromium):
-    sync_api = pytest.importorskip("playwright.sync_api")
-    with sync_api.sync_playwright() as p:
-        browser = p.chromium.launch(executable_path=chromium, args=CHROMIUM_ARGS)
-        yield browser
-        browser.close()
 
 
 @pytest.fixture(scope="module")
