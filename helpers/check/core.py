@@ -237,3 +237,15 @@ def matches(mistake, cases, got, failing):
                 return False
             compared += 1
     return compared > 0
+
+
+def out_of_pair(checked, fn, case):
+    """The `out` of a forward pass that must return (out, cache)."""
+    result = call(checked, fn, case)
+    if isinstance(result, np.ndarray):
+        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache): the backward pass "
+                          f"needs the cache (a dict, e.g. x_hat, std, gamma)")
+    if not isinstance(result, (tuple, list)) or len(result) != 2:
+        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache), got "
+                          f"{type(result).__name__}")
+    return result[0]

@@ -9,7 +9,7 @@ import numpy as np
 from ..batchnorm import batchnorm_backward as engine_backward
 from ..batchnorm import batchnorm_forward as engine_forward
 from ..gradcheck import numerical_gradient, rel_error
-from .core import Case, CheckFailed, Mistake, call, run_check, std_mistakes
+from .core import Case, Mistake, out_of_pair, run_check, std_mistakes
 
 LARGE_OFFSET = "large offset (values near 1e6)"
 
@@ -73,25 +73,13 @@ FORWARD_MISTAKES = [
 ]
 
 
-def _out_of_pair(checked, fn, case):
-    """The `out` of a forward pass that must return (out, cache)."""
-    result = call(checked, fn, case)
-    if isinstance(result, np.ndarray):
-        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache): the backward pass "
-                          f"needs the cache (a dict, e.g. x_hat, std, gamma)")
-    if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache), got "
-                          f"{type(result).__name__}")
-    return result[0]
-
-
 def batchnorm_forward(fn):
     """Check fn(x, gamma, beta, eps) -> (out, cache) for x (N, D), gamma and beta (D,): out
     (N, D) must be Algorithm 1 of the paper (biased batch variance, eps inside the root)."""
     run_check("batchnorm_forward", fn, _forward_cases(),
               lambda x, gamma, beta, eps: (engine_forward(x, gamma, beta, eps)[0],),
               names=("out",), mistakes=FORWARD_MISTAKES, against="helpers.batchnorm_forward",
-              get=lambda f, case: _out_of_pair("batchnorm_forward", f, case))
+              get=lambda f, case: out_of_pair("batchnorm_forward", f, case))
 
 
 def _backward_case(label, seed, shape, loc=0.0, scale=1.0, eps=1e-5):

@@ -20,11 +20,11 @@ from .core import (
     Mistake,
     StudentError,
     as_outputs,
+    out_of_pair,
     run_check,
     same,
     std_mistakes,
 )
-from .lesson3 import _out_of_pair
 
 LARGE_OFFSET = "large offset (values near 1e6)"
 
@@ -130,7 +130,7 @@ def layernorm_forward(fn):
               lambda x, gamma, beta, eps: (engine_ln_forward(x, gamma, beta, eps)[0],),
               names=("out",), mistakes=LAYER_FORWARD_MISTAKES,
               against="helpers.layernorm_forward",
-              get=lambda f, case: _out_of_pair("layernorm_forward", f, case))
+              get=lambda f, case: out_of_pair("layernorm_forward", f, case))
 
 
 def _ln_backward_case(label, seed, shape, loc=0.0, scale=1.0, eps=1e-5):
@@ -347,7 +347,7 @@ def groupnorm_forward(fn):
 
     def get(f, case):
         try:
-            return _out_of_pair(checked, f, case)
+            return out_of_pair(checked, f, case)
         except StudentError:
             crashed.add(case.label)
             raise
@@ -362,7 +362,7 @@ def groupnorm_forward(fn):
         # the other cases, and the right answer on G = C, name that mistake.
         per_channel = [c for c in cases if c.args[3] == c.args[0].shape[1]]
         if crashed and crashed == {c.label for c in cases} - {c.label for c in per_channel} \
-                and all(same(as_outputs(checked, _out_of_pair(checked, fn, c), ("out",)),
+                and all(same(as_outputs(checked, out_of_pair(checked, fn, c), ("out",)),
                              reference(*c.args)) for c in per_channel):
             raise CheckFailed(PER_GROUP.message(checked)) from None
         raise
