@@ -5,8 +5,8 @@
                            conditioning, the loss floor
     lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law, the valley
     lesson2_shift.py       internal covariate shift measured (W1 distance), layer-wise training
-    lesson2_sources.py     parameter snapshots: the shift split into the layers below, the
-                           layer's own parameters and their interaction; update ratios
+    lesson2_sources.py     parameter snapshots: the shift split into the layers below and the
+                           layer's own parameters (both orders averaged), update ratios
     lesson2_start.py       the first steps: the output layer's lambda_max and the loss hump
     lesson2_plots.py       the lesson's static figures
     lesson2_figures.py     the step scrubber and the shift panel

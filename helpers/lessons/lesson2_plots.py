@@ -142,26 +142,29 @@ def gradient_histograms(grads, edges, min_share=MIN_SHARE):
     return fig
 
 
-def sources_figure(windows, from_start, phases):
-    """Where each layer's shift comes from (`shift_sources`). One panel per phase of training
-    (phases: [(title, slice of the 40-step windows)]) with the mean per window, and one for the
-    whole run from step 0 (from_start's last row): per hidden layer, bars for the part caused
-    by the layers below, by its own parameters and their interaction, and a black mark for
-    the whole shift."""
-    panels = [(title, {k: v[sl].mean(axis=0) for k, v in windows.items()})
-              for title, sl in phases]
-    panels.append(("from step 0 to the end", {k: v[-1] for k, v in from_start.items()}))
-    n_layers = from_start["whole"].shape[1]
+def sources_figure(panels):
+    """Where each layer's shift comes from (`decompose_shift` / `shift_sources`).
+
+    panels: [(title, {part: (L,) array})], one panel each (e.g. the mean over a phase of
+    40-step windows, or one long window). Per hidden layer: bars for the part caused by the
+    layers below, by its own parameters (each the mean of its two orders, with a thin line
+    spanning the two orders) and the non-additive remainder, and a black mark for the whole
+    shift."""
+    n_layers = len(panels[0][1]["whole"])
     fig, axes = new_figure(1, len(panels), width=3.0, height=3.0)
     x, width = np.arange(n_layers), 0.26
     styles = {"below": dict(color=PALETTE[0]), "own": dict(color=PALETTE[1]),
-              "interaction": dict(color="0.75", hatch="//", edgecolor="0.4")}
+              "remainder": dict(color="0.75", hatch="//", edgecolor="0.4")}
+    labels = {"below": "layers below (mean of 2 orders)", "own": "own W, b (mean of 2 orders)",
+              "remainder": "non-additive remainder"}
     for ax, (title, part) in zip(axes[0], panels):
-        for i, name in enumerate(("below", "own", "interaction")):
-            ax.bar(x + (i - 1) * width, part[name], width, label={
-                "below": "layers below (own params frozen)",
-                "own": "own W, b (input frozen)", "interaction": "interaction"}[name],
-                **styles[name])
+        for i, name in enumerate(("below", "own", "remainder")):
+            ax.bar(x + (i - 1) * width, part[name], width, label=labels[name], **styles[name])
+        for i, name in enumerate(("below", "own")):
+            lo = np.minimum(part[f"{name}_a"], part[f"{name}_b"])
+            hi = np.maximum(part[f"{name}_a"], part[f"{name}_b"])
+            ax.vlines(x + (i - 1) * width, lo, hi, color="0.1", lw=1.5,
+                      label="range of the two orders" if i == 0 else None)
         ax.plot(x, part["whole"], ls="none", marker="_", ms=22, mew=2.5, color="black",
                 label="whole shift")
         ax.axhline(0, color="0.3", lw=0.8)

@@ -49,14 +49,28 @@ def output_sharpness(model, params, X, iters=100, seed=0):
     return lam
 
 
+def softmax_curvature(model, params, X):
+    """Mean over the images of X (N, D) of the largest eigenvalue of diag(p) - p p^T, p the
+    softmax output (C,) under `params`: the curvature of the cross-entropy along the class
+    scores: 1/C (0.1 for C = 10) when the probabilities are equal, up to 1/2 when two classes
+    share all the probability."""
+    _, pre = hidden_inputs(model, params, X)
+    h = model.activations[-1].f(pre[-1])
+    out = params[len(model.activations)]
+    p = softmax(h @ out["W"] + out["b"])                       # (N, C)
+    m = p[:, :, None] * np.eye(p.shape[1]) - p[:, :, None] * p[:, None, :]
+    return float(np.linalg.eigvalsh(m)[:, -1].mean())
+
+
 def first_steps(X, y, *, num_steps, batch_size, lr, probe, seed=0):
     """Replay the first `num_steps` steps of the lesson's run (make_mlp(seed=seed) trained by
     `train` with the same batch_size, lr and batch seed: the same batches, the same updates).
 
     Before every update and after the last, on probe (P, D): the mean output of the last
     hidden layer, the mean over images of sum_j h_j^2 over its units, and lr * lambda_max of
-    the output layer (`output_sharpness`). Returns {"steps" (S + 1,), "h_mean", "h_sq",
-    "lr_lambda" (S + 1,), "loss" (S,): each step's batch loss}.
+    the output layer (`output_sharpness`), and the softmax curvature (`softmax_curvature`).
+    Returns {"steps" (S + 1,), "h_mean", "h_sq", "lr_lambda", "p_curv" (S + 1,), "loss" (S,):
+    each step's batch loss}.
     """
     model = make_mlp(seed=seed)
     history = train(model, X, y, batch_size=batch_size, lr=lr, num_steps=num_steps, seed=seed,
@@ -66,7 +80,9 @@ def first_steps(X, y, *, num_steps, batch_size, lr, probe, seed=0):
         _, pre = hidden_inputs(model, params, probe)
         h = model.activations[-1].f(pre[-1])
         rows.append((h.mean(), (h ** 2).sum(axis=1).mean(),
-                     lr * output_sharpness(model, params, probe)))
+                     lr * output_sharpness(model, params, probe),
+                     softmax_curvature(model, params, probe)))
     rows = np.array(rows)
     return {"steps": np.array(history.measure_steps), "h_mean": rows[:, 0],
-            "h_sq": rows[:, 1], "lr_lambda": rows[:, 2], "loss": np.array(history.loss)}
+            "h_sq": rows[:, 1], "lr_lambda": rows[:, 2], "p_curv": rows[:, 3],
+            "loss": np.array(history.loss)}
