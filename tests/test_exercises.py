@@ -332,28 +332,58 @@ def test_the_saved_solution_passes_every_check_without_errors(path):
 
 
 @pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
-def test_the_saved_student_version_fails_each_check_in_one_line_and_nothing_else(path):
+def test_the_saved_student_version_shows_no_error_before_the_student_tries(path):
+    """A student opening the notebook (or its web page) sees every other cell's output and the
+    check cells unrun: no error is saved."""
     student, solution = _read(EXERCISES / path.name), _read(path)
-    assert _run_order(student) == _run_order(solution)
+    checks = _graded(student)
+    assert len(checks) >= 2
     for mine, theirs in zip(student.cells, solution.cells):
-        if mine in _graded(student):
-            name = mine.metadata.nbgrader["grade_id"].removeprefix("check_")
+        if mine.cell_type != "code":
+            continue
+        assert not [o for o in mine.outputs if o.output_type == "error"]
+        if mine in checks:
             assert "raises-exception" in mine.metadata.tags
-            (output,) = mine.outputs
-            assert (output.output_type, output.ename) == ("error", "CheckFailed")
-            assert output.evalue.startswith(f"{name}: not yet implemented")
-            assert len(output.traceback) == 1
-        elif mine.cell_type == "code":
+            assert mine.outputs == [] and mine.execution_count is None
+            assert "NBVAL_CHECK_OUTPUT" not in mine.source
+        else:
             assert mine.outputs == theirs.outputs
+            assert mine.execution_count == theirs.execution_count
             assert "raises-exception" not in mine.metadata.get("tags", [])
 
 
+@pytest.fixture(scope="module")
+def executed_students():
+    """Every student version run as a student's Run All runs it (in notebooks/exercises)."""
+    from nbclient import NotebookClient
+    out = {}
+    for path in SOLUTION_PATHS:
+        nb = _read(EXERCISES / path.name)
+        NotebookClient(nb, timeout=300, kernel_name="python3",
+                       resources={"metadata": {"path": str(EXERCISES)}}).execute()
+        out[path.name] = nb
+    return out
+
+
 @pytest.mark.parametrize("path", SOLUTION_PATHS, ids=lambda p: p.name)
-def test_every_check_cell_prints_something_else_in_the_two_versions(path):
-    student, solution = _graded(_read(EXERCISES / path.name)), _graded(_read(path))
-    assert len(student) == len(solution) >= 2
-    for mine, theirs in zip(student, solution):
+def test_run_all_fails_each_check_in_one_line_and_nothing_else(path, executed_students):
+    nb = executed_students[path.name]
+    assert make_exercises.check_failures(nb) == []
+    for mine, theirs in zip(_graded(nb), _graded(_read(path))):
         assert mine.outputs and theirs.outputs and mine.outputs != theirs.outputs
+
+
+def test_check_failures_names_a_check_that_passed_and_another_cell_that_failed():
+    nb = _read(EXERCISES / SOLUTION_PATHS[0].name)
+    code = [c for c in nb.cells if c.cell_type == "code"]
+    first_check = _graded(nb)[0]
+    first_check.outputs = [nbformat.v4.new_output("stream", name="stdout", text="x: passed\n")]
+    other = next(c for c in code if c not in _graded(nb))
+    other.outputs = [nbformat.v4.new_output("error", ename="NameError", evalue="name 'q'",
+                                            traceback=["NameError"])]
+    problems = make_exercises.check_failures(nb)
+    assert any("NameError" in p for p in problems)
+    assert any("not one line" in p for p in problems)
 
 
 def test_strip_solutions_keeps_the_indentation_and_what_is_outside():

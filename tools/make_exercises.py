@@ -11,9 +11,12 @@ this tool (nbgrader itself is not needed):
      solution region replaced by nbgrader's stub ("# YOUR CODE HERE" and
      "raise NotImplementedError()", indented like the region), check cells locked and tagged
      `raises-exception` (their CheckFailed is expected: Run All goes on, nbval accepts it),
-     relative links made relative to the student's folder, outputs cleared;
-  3. runs the student version and saves it with its outputs (each check cell ends in
-     "CheckFailed: ... not yet implemented").
+     relative links made relative to the student's folder, outputs cleared; the check cells
+     lose their `# NBVAL_CHECK_OUTPUT` line (a student's output is not the solution's);
+  3. runs the student version, makes sure that each check cell fails in one line,
+     "CheckFailed: NAME: not yet implemented ...", and nothing else fails (`check_failures`),
+     and saves it with the outputs of every other cell: the check cells are saved unrun, so a
+     student opening the notebook sees no error before having tried anything.
 --no-run: steps 2 only (the notebooks are then saved without outputs).
 """
 import importlib.util
@@ -82,10 +85,45 @@ def student_version(solution):
         elif BEGIN in cell.source:
             raise ValueError(f"a solution region outside a solution cell:\n{cell.source}")
         if meta.get("grade"):
+            cell.source = cell.source.replace(NBVAL_MARK, "")
             cell.metadata.update(editable=False, deletable=False)
             tags = cell.metadata.setdefault("tags", [])
             if "raises-exception" not in tags:
                 tags.append("raises-exception")
+        cell.outputs, cell.execution_count = [], None
+    return nb
+
+
+NBVAL_MARK = "# NBVAL_CHECK_OUTPUT\n"
+
+
+def graded(nb):
+    """The check cells of a notebook (nbgrader.grade)."""
+    return [c for c in nb.cells if c.get("metadata", {}).get("nbgrader", {}).get("grade")]
+
+
+def check_failures(nb):
+    """What is wrong with an executed student notebook: [] when every check cell failed in one
+    line, "CheckFailed: NAME: not yet implemented ...", and no other cell failed."""
+    problems = []
+    checks = graded(nb)
+    for i, cell in enumerate(c for c in nb.cells if c.cell_type == "code"):
+        errors = [o for o in cell.outputs if o.output_type == "error"]
+        if cell not in checks:
+            problems += [f"code cell {i}: {o.ename}: {o.evalue}" for o in errors]
+            continue
+        name = cell.metadata.nbgrader["grade_id"].removeprefix("check_")
+        if [(o.output_type, o.get("ename")) for o in cell.outputs] != [("error", "CheckFailed")] \
+                or not errors[0].evalue.startswith(f"{name}: not yet implemented") \
+                or len(errors[0].traceback) != 1:
+            problems.append(f"check cell {i} ({name}): not one line 'CheckFailed: {name}: "
+                            f"not yet implemented': {cell.outputs}")
+    return problems
+
+
+def unrun_checks(nb):
+    """nb with its check cells' outputs and execution counts cleared (in place)."""
+    for cell in graded(nb):
         cell.outputs, cell.execution_count = [], None
     return nb
 
@@ -110,7 +148,13 @@ def main(args):
             print(f"solutions/{path.name}: saved after {execute(path):.1f} s", flush=True)
         nbformat.write(student_version(nbformat.read(path, as_version=4)), target)
         if execute:
-            print(f"{target.name}: saved after {execute(target):.1f} s", flush=True)
+            seconds = execute(target)
+            student = nbformat.read(target, as_version=4)
+            problems = check_failures(student)
+            if problems:
+                sys.exit(f"{target.name}: " + "; ".join(problems))
+            nbformat.write(unrun_checks(student), target)
+            print(f"{target.name}: saved after {seconds:.1f} s, check cells unrun", flush=True)
         else:
             print(f"{target.name}: written (not run)", flush=True)
 
