@@ -234,7 +234,7 @@ def gd_relative_errors(X, y, w_star, lr, num_steps):
 
 
 def two_feature_problem(ratio, n=200, seed=0):
-    """A noise-free linear target on two uncorrelated features, the first `ratio` times larger.
+    """A noise-free linear target on two orthogonal features, the first `ratio` times larger.
 
     Returns X (n, 2) with X.T @ X / n = diag(ratio**2, 1), y = X @ w_star (n,), w_star (2,)."""
     Z, _ = np.linalg.qr(np.random.default_rng(seed).normal(size=(n, 2)))
