@@ -30,6 +30,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 
 from .batchnorm import (  # noqa: E402
     BatchNorm,
+    NonFiniteError,
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
@@ -66,7 +67,7 @@ from .recording import PERCENTILES, Recorder  # noqa: E402
 from .training import History, iterate_minibatches, steps_per_epoch, train  # noqa: E402
 
 __all__ = [
-    "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
+    "BatchNorm", "NonFiniteError", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
     "frozen_running_stats", "values_per_channel",
     "load_mnist", "make_blobs", "make_linear_regression",
     "cross_entropy_divergence", "least_squares_divergence",
