@@ -67,8 +67,8 @@ from .recording import PERCENTILES, Recorder  # noqa: E402
 from .training import History, iterate_minibatches, steps_per_epoch, train  # noqa: E402
 
 __all__ = [
-    "BatchNorm", "NonFiniteError", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
-    "frozen_running_stats", "values_per_channel",
+    "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
+    "NonFiniteError", "frozen_running_stats", "values_per_channel",
     "load_mnist", "make_blobs", "make_linear_regression",
     "cross_entropy_divergence", "least_squares_divergence",
     "numerical_gradient", "rel_error",

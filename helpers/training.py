@@ -102,8 +102,9 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
       progress: a progress bar (a str is its label).
     X, y, X_test, y_test must be finite: a nan or inf raises NonFiniteError (a ValueError)
     naming the array and its first bad index. A non-finite loss, or an activation that
-    overflows to inf or nan during training, stops training and marks the run diverged. History.diverged follows `divergence`'s rule for
-    cross-entropy (non-finite, or the last tenth worse than guessing by half).
+    overflows to inf or nan during training, stops training and marks the run diverged;
+    otherwise History.diverged follows `divergence`'s rule for cross-entropy (non-finite, or
+    the last tenth worse than guessing by half).
     """
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")

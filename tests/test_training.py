@@ -8,7 +8,14 @@ import warnings
 import numpy as np
 import pytest
 
-from helpers import NonFiniteError, iterate_minibatches, make_mlp, progress_bar, steps_per_epoch, train
+from helpers import (
+    NonFiniteError,
+    iterate_minibatches,
+    make_mlp,
+    progress_bar,
+    steps_per_epoch,
+    train,
+)
 from helpers.recording import PRE_BINS, density_histogram, end_bin_fraction
 
 
