@@ -188,3 +188,15 @@ def test_the_site_builder_makes_a_labelled_form_with_every_feedback(monkeypatch)
     assert len(feedback["chosen"]) == 7                          # every non-empty set of 3
     assert feedback["chosen"]["0,1"] == feedback_html(q.data, [0, 1])
     assert feedback["none"] == feedback_html(q.data, [])
+
+
+def test_the_readme_snippet_makes_a_question():
+    readme = (ROOT / "README.md").read_text()
+    section = readme[readme.index("**Ask before showing (a prediction question):**"):]
+    code = section[section.index("```python") + len("```python"):section.index("```\n")]
+    namespace = {}
+    exec(compile("\n".join(line[2:] for line in code.splitlines()), "README", "exec"),
+         namespace)
+    assert namespace["predict"].__module__ == "helpers.display.predict"
+    q = eval(code[code.index("predict("):].replace("\n  ", "\n"), namespace)
+    assert [c["right"] for c in q.data["choices"]] == [False, True, False]

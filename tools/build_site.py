@@ -9,7 +9,9 @@ website/templates/course/. Nothing is executed: the prose, math, code and output
 saved notebooks'. Each slider panel's output becomes a viewer (website/static/panels.js):
 native labelled controls that switch among the pictures the lesson drew for every position,
 which a lesson run leaves in build/panels/<panel id>/ (helpers/display/panels.py) and this
-build copies next to the page, reduced to 256 colours. Math is rendered by the MathJax that
+build copies next to the page, reduced to 256 colours. Each prediction question
+(helpers.display.predict) becomes a form built from the data in its output's metadata
+(website/static/predict.js). Math is rendered by the MathJax that
 the Python package django-static-mathjax ships, copied into site/_static/mathjax/. No page
 requests anything outside the site, so it works from file:// and on any static host.
 
