@@ -14,23 +14,15 @@ from .norms import (
     BATCH,
     IMAGES,
     LARGE_OFFSET,
+    backward_case,
+    backward_check,
     backward_mistakes,
-    confirmed,
-    dx_diagnosis,
     forward_check,
     forward_mistakes,
     normalize,
     over_axes,
 )
-
-
-def _data(seed, shape, loc=0.0, scale=1.0, eps=1e-5):
-    """x of `shape` (N, C, ...) around `loc` with spread `scale` (per channel if given as
-    arrays shaped to broadcast), and gamma, beta (C,) for it."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(loc, scale, size=shape)
-    c = shape[1]
-    return x, rng.normal(1.0, 0.5, size=c), rng.normal(0.0, 1.0, size=c), eps
+from .norms import data as _data
 
 
 def _forward_cases():
@@ -77,19 +69,7 @@ def batchnorm_forward(fn):
 
 
 def _backward_case(label, seed, shape, loc=0.0, scale=1.0, eps=1e-5):
-    x, gamma, beta, eps = _data(seed, shape, loc, scale, eps)
-    dout = np.random.default_rng(seed + 100).normal(size=shape)
-    return Case(label, (dout, engine_forward(x, gamma, beta, eps)[1]))
-
-
-def _backward_reference(dout, cache):
-    """The engine's backward pass, after confirming it against finite differences."""
-    x = cache["xc"] + cache["mu"]
-
-    def forward(x, gamma, beta):
-        return engine_forward(x, gamma, beta, cache["eps"])[0]
-    return confirmed(engine_backward(dout, cache), forward, x, cache["gamma"].ravel().copy(),
-                     dout, "batchnorm_backward")
+    return backward_case(label, engine_forward, _data(seed, shape, loc, scale, eps), seed)
 
 
 BACKWARD_MISTAKES = list(backward_mistakes(BATCH).values())
@@ -102,10 +82,8 @@ def batchnorm_backward(fn):
              _backward_case("batch of 2", 11, (2, 3)),
              _backward_case("large offset (values near 1e3)", 12, (6, 4), 1e3),
              _backward_case("odd eps = 0.3", 13, (5, 4), 0.0, 0.5, eps=0.3)]
-    run_check("batchnorm_backward", fn, cases, _backward_reference,
-              names=("dx", "dgamma", "dbeta"), mistakes=BACKWARD_MISTAKES,
-              against="helpers.batchnorm_backward and finite differences",
-              diagnose=dx_diagnosis(BATCH))
+    backward_check("batchnorm_backward", fn, cases, BATCH, engine_forward,
+                   lambda dout, cache: engine_backward(dout, cache), BACKWARD_MISTAKES)
 
 
 def _image_layout(to_rows, from_rows):

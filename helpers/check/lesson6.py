@@ -27,26 +27,18 @@ from .norms import (
     LARGE_OFFSET,
     LAYER,
     Viewed,
+    backward_case,
+    backward_check,
     backward_mistakes,
     backward_variant,
-    confirmed,
-    dx_diagnosis,
     forward_check,
     forward_mistakes,
     normalize,
     over_axes,
 )
+from .norms import data as _data
 
 # --- layer norm: x (N, D), statistics per example over its D features ---
-
-
-def _ln_data(seed, shape, loc=0.0, scale=1.0, eps=1e-5):
-    """x (N, D) around `loc` with spread `scale` (per example if given as (N, 1) arrays), and
-    gamma, beta (D,)."""
-    rng = np.random.default_rng(seed)
-    x = rng.normal(loc, scale, size=shape)
-    d = shape[1]
-    return x, rng.normal(1.0, 0.5, size=d), rng.normal(0.0, 1.0, size=d), eps
 
 
 def _ln_over(axes):
@@ -84,14 +76,14 @@ def layernorm_forward(fn):
     """Check fn(x, gamma, beta, eps) -> (out, cache) for x (N, D), gamma and beta (D,): out
     (N, D) is layer norm (each example over its D features, biased variance, eps inside)."""
     cases = [
-        Case("(N, D) = (6, 8)", _ln_data(0, (6, 8), 3.0, 2.0)),
+        Case("(N, D) = (6, 8)", _data(0, (6, 8), 3.0, 2.0)),
         Case("examples on very different scales",
-             _ln_data(1, (3, 5), np.array([[50.0], [0.0], [-3.0]]),
+             _data(1, (3, 5), np.array([[50.0], [0.0], [-3.0]]),
                       np.array([[10.0], [0.01], [1.0]]))),
-        Case("a single example (N = 1)", _ln_data(2, (1, 6))),
-        Case("a square batch (N = D = 5)", _ln_data(3, (5, 5), 1.0, 2.0)),
-        Case(LARGE_OFFSET, _ln_data(4, (4, 16), 1e6, 1.0)),
-        Case("odd eps = 0.3", _ln_data(5, (4, 6), 0.0, 0.5, eps=0.3)),
+        Case("a single example (N = 1)", _data(2, (1, 6))),
+        Case("a square batch (N = D = 5)", _data(3, (5, 5), 1.0, 2.0)),
+        Case(LARGE_OFFSET, _data(4, (4, 16), 1e6, 1.0)),
+        Case("odd eps = 0.3", _data(5, (4, 6), 0.0, 0.5, eps=0.3)),
     ]
     forward_check("layernorm_forward", fn, cases, LAYER,
                   lambda x, gamma, beta, eps: (engine_ln_forward(x, gamma, beta, eps)[0],),
@@ -99,20 +91,7 @@ def layernorm_forward(fn):
 
 
 def _ln_backward_case(label, seed, shape, loc=0.0, scale=1.0, eps=1e-5):
-    x, gamma, beta, eps = _ln_data(seed, shape, loc, scale, eps)
-    dout = np.random.default_rng(seed + 100).normal(size=shape)
-    return Case(label, (dout, engine_ln_forward(x, gamma, beta, eps)[1]))
-
-
-def _ln_backward_reference(dout, cache):
-    """The engine's layer-norm backward pass, confirmed by finite differences."""
-    x = cache["x_hat"] * cache["std"] + cache["mu"]
-    eps = float((cache["std"] ** 2 - cache["var"]).mean())
-
-    def forward(x, gamma, beta):
-        return engine_ln_forward(x, gamma, beta, eps)[0]
-    return confirmed(engine_ln_backward(dout, cache), forward, x, cache["gamma"].copy(), dout,
-                     "layernorm_backward")
+    return backward_case(label, engine_ln_forward, _data(seed, shape, loc, scale, eps), seed)
 
 
 LAYER_BACKWARD_MISTAKES = [
@@ -138,10 +117,8 @@ def layernorm_backward(fn):
              _ln_backward_case("a square batch (N = D = 4)", 15, (4, 4), 1.0, 2.0),
              _ln_backward_case("large offset (values near 1e3)", 13, (5, 6), 1e3),
              _ln_backward_case("odd eps = 0.3", 14, (4, 5), 0.0, 0.5, eps=0.3)]
-    run_check("layernorm_backward", fn, cases, _ln_backward_reference,
-              names=("dx", "dgamma", "dbeta"), mistakes=LAYER_BACKWARD_MISTAKES,
-              against="helpers.layernorm_backward and finite differences",
-              diagnose=dx_diagnosis(LAYER))
+    backward_check("layernorm_backward", fn, cases, LAYER, engine_ln_forward,
+                   lambda dout, cache: engine_ln_backward(dout, cache), LAYER_BACKWARD_MISTAKES)
 
 
 # --- group norm: x (N, C, H, W), statistics per example and group of C/G channels ---
@@ -272,21 +249,8 @@ def groupnorm_forward(fn):
 
 
 def _gn_backward_case(label, seed, shape, num_groups, loc=0.0, scale=1.0, eps=1e-5):
-    x, gamma, beta, num_groups, eps = _gn_data(seed, shape, num_groups, loc, scale, eps)
-    dout = np.random.default_rng(seed + 100).normal(size=shape)
-    return Case(label, (dout, engine_gn_forward(x, gamma, beta, num_groups, eps)[1]))
-
-
-def _gn_backward_reference(dout, cache):
-    """The engine's group-norm backward pass, confirmed by finite differences."""
-    n, g = dout.shape[0], cache["num_groups"]
-    x = (cache["x_hat"].reshape(n, g, -1) * cache["std"] + cache["mu"]).reshape(dout.shape)
-    eps = float((cache["std"] ** 2 - cache["var"]).mean())
-
-    def forward(x, gamma, beta):
-        return engine_gn_forward(x, gamma, beta, g, eps)[0]
-    return confirmed(engine_gn_backward(dout, cache), forward, x, cache["gamma"].ravel().copy(),
-                     dout, "groupnorm_backward")
+    return backward_case(label, engine_gn_forward,
+                         _gn_data(seed, shape, num_groups, loc, scale, eps), seed)
 
 
 def _per_group_params(dout, cache):
@@ -326,10 +290,8 @@ def groupnorm_backward(fn):
              _gn_backward_case("G = C = 4 (instance norm)", 32, (2, 4, 3, 2), 4),
              _gn_backward_case("a single image (N = 1), G = 2", 33, (1, 4, 3, 3), 2),
              _gn_backward_case("odd eps = 0.3", 34, (2, 4, 2, 3), 2, scale=0.2, eps=0.3)]
-    run_check("groupnorm_backward", fn, cases, _gn_backward_reference,
-              names=("dx", "dgamma", "dbeta"), mistakes=GROUP_BACKWARD_MISTAKES,
-              against="helpers.groupnorm_backward and finite differences",
-              diagnose=dx_diagnosis(GROUP))
+    backward_check("groupnorm_backward", fn, cases, GROUP, engine_gn_forward,
+                   lambda dout, cache: engine_gn_backward(dout, cache), GROUP_BACKWARD_MISTAKES)
 
 
 # --- the same example in two batches ---

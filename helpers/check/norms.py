@@ -17,6 +17,7 @@ import numpy as np
 from ..gradcheck import numerical_gradient, rel_error
 from .core import (
     TOLERANCE,
+    Case,
     CheckFailed,
     Mistake,
     StudentError,
@@ -230,6 +231,21 @@ def dx_diagnosis(norm):
     return diagnose
 
 
+def data(seed, shape, loc=0.0, scale=1.0, eps=1e-5):
+    """(x, gamma, beta, eps): x of `shape` (N, C, ...) around `loc` with spread `scale` (per
+    channel, or per example, if given as arrays shaped to broadcast), gamma and beta (C,)."""
+    rng = np.random.default_rng(seed)
+    x = rng.normal(loc, scale, size=shape)
+    c = shape[1]
+    return x, rng.normal(1.0, 0.5, size=c), rng.normal(0.0, 1.0, size=c), eps
+
+
+def backward_case(label, forward, args, seed):
+    """Case(label, (dout, cache)): the cache of forward(*args), a dout drawn from seed + 100."""
+    dout = np.random.default_rng(seed + 100).normal(size=args[0].shape)
+    return Case(label, (dout, forward(*args)[1]))
+
+
 def confirmed(grads, forward, x, gamma, dout, what):
     """grads (dx, dgamma, dbeta) of the engine, after confirming them by finite differences of
     forward(x, gamma, beta) at beta = 0 (the gradients do not depend on beta)."""
@@ -241,6 +257,32 @@ def confirmed(grads, forward, x, gamma, dout, what):
         raise RuntimeError(f"helpers.{what} disagrees with finite differences: relative "
                            f"errors {errors}")
     return grads
+
+
+def backward_reference(norm, forward, backward, what):
+    """reference(dout, cache): the engine's backward(dout, cache), confirmed by finite
+    differences of its forward(x, gamma, beta, [num_groups,] eps) at the x the cache came
+    from (rebuilt from x_hat, std and mu)."""
+    def reference(dout, cache):
+        groups = cache.get("num_groups")
+        v, back, _ = norm.view(cache["x_hat"], groups)
+        x = back(v * cache["std"] + cache["mu"])
+        eps = float((cache["std"] ** 2 - cache["var"]).mean())
+        extra = () if groups is None else (groups,)
+
+        def forward_at(x, gamma, beta):
+            return forward(x, gamma, beta, *extra, eps)[0]
+        return confirmed(backward(dout, cache), forward_at, x, np.ravel(cache["gamma"]).copy(),
+                         dout, what)
+    return reference
+
+
+def backward_check(checked, fn, cases, norm, forward, backward, mistakes):
+    """run_check for a backward pass -> (dx, dgamma, dbeta) against the engine's `backward`
+    (confirmed by finite differences of its `forward`), with a hint where dx alone is wrong."""
+    run_check(checked, fn, cases, backward_reference(norm, forward, backward, checked),
+              names=("dx", "dgamma", "dbeta"), mistakes=mistakes,
+              against=f"helpers.{checked} and finite differences", diagnose=dx_diagnosis(norm))
 
 
 # --- the cache contract: the statement asks for at least x_hat, std and gamma ---

@@ -210,7 +210,8 @@ def running_as_lists(running_mean, running_var, x, momentum=0.1):
 
 
 def running_keepdims(running_mean, running_var, x, momentum=0.1):
-    """update_running_stats: running_mean has shape (1, 4), expected (4,)"""
+    """update_running_stats: running_mean has shape (1, 4), expected (4,): drop or add the axes
+    of length 1"""
     mean, var, m = _batch_stats(x)
     return ((1 - momentum) * running_mean + momentum * mean)[None], \
         (1 - momentum) * running_var + momentum * var * m / (m - 1)
