@@ -84,7 +84,7 @@ def std_mistakes(outputs_with):
 
 def passed(checked, detail):
     """Print the one line a passing check prints."""
-    print(f"{checked}: passed \u2713 {detail}")
+    print(f"{checked}: passed \u2713 {detail}\n", end="")    # one write: one output in Jupyter
 
 
 def _is_library(filename):
@@ -154,8 +154,9 @@ def _argument_name(fn, key):
 
 def in_place_message(checked, name):
     """The message for a function that changed its input `name` in place."""
-    return (f"{checked}: not yet - {name} changed in place: an in-place -= or *= changes the "
-            f"caller's array; write a = a - b, or work on a copy ({name.split('[')[0]}.copy())")
+    base = name.split("[")[0]
+    return (f"{checked}: not yet - {name} changed in place (-=, *=, out=...): the caller's array "
+            f"must stay as it was: write {base} = {base} - ..., or work on {base}.copy()")
 
 
 def _short(text, limit=90):
@@ -305,6 +306,9 @@ def run_check(checked, fn, cases, reference, *, names, mistakes=(), against, get
         labels = "; ".join(c.label for c in cases)
         passed(checked, f"{len(cases)} cases ({labels}) agree with {against}")
         return
+    if _single_precision(cases, got, expected):
+        raise CheckFailed(f"{checked}: not yet - computed in float32: its 7 digits are too few "
+                          f"for values far from 0 (the large-offset case): compute in float64")
     for mistake in mistakes:
         if matches(mistake, cases, got, failing):
             raise CheckFailed(mistake.message(checked))
@@ -315,6 +319,19 @@ def run_check(checked, fn, cases, reference, *, names, mistakes=(), against, get
         raise CheckFailed(f"{checked}: not yet - {message}")
     raise CheckFailed(f"{checked}: not yet - on the case '{cases[i].label}': "
                       f"{difference(names, got[i], expected[i], against)}")
+
+
+def _single_precision(cases, got, expected):
+    """Whether the outputs look computed in float32 (about 7 digits): wrong by far (more than
+    1e-3) only on a case with values far from 0, and elsewhere right to 1e-5 or better."""
+    if None in got or any(g.shape != e.shape for gs, es in zip(got, expected)
+                          for g, e in zip(gs, es)):
+        return False
+    errors = {c.label: max(rel_error(g, e) for g, e in zip(gs, es))
+              for c, gs, es in zip(cases, got, expected)}
+    far = [label for label in errors if "large offset" in label]
+    return any(errors[label] > 1e-3 for label in far) and all(
+        e < 1e-5 for label, e in errors.items() if label not in far)
 
 
 def matches(mistake, cases, got, failing):

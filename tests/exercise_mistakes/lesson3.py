@@ -257,3 +257,11 @@ def images_eps_on_std(x, gamma, beta, eps=1e-5):
     mu = x.mean(axis=(0, 2, 3), keepdims=True)
     std = x.std(axis=(0, 2, 3), keepdims=True)
     return gamma[:, None, None] * (x - mu) / (std + eps) + beta[:, None, None]
+
+
+def float32_throughout(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: computed in float32"""
+    x, gamma, beta = (a.astype(np.float32) for a in (x, gamma, beta))
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": np.sqrt(var + eps), "gamma": gamma}

@@ -506,3 +506,12 @@ def mean_absolute_difference(forward, example, companions_a, companions_b):
     """batch_dependence: the mean absolute difference, not the largest"""
     out_a, out_b = _two_outputs(forward, example, companions_a, companions_b)
     return np.abs(out_a[0] - out_b[0]).mean()
+
+
+def ln_float32(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: computed in float32"""
+    x = x.astype(np.float32)                                  # 7 digits: 1e6 + 0.5 is 1e6
+    mu, var = _ln_stats(x)
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": std, "gamma": gamma}
