@@ -106,7 +106,7 @@ def _shared_case(kind, idea, check_name):
                 norms.backward_mistakes(NORM_OF[check_name])[idea].name)
     if kind == "cache":
         return (shared.forward(check_name, **shared.CACHE[idea]),
-                norms.CACHE_MISTAKES[idea][0].format(key="std"))
+                norms.CACHE_MISTAKES[idea][0].format(key="std", kind="a tuple"))
     return (shared.forward(check_name, **shared.FORWARD[idea]),
             norms.forward_mistakes(NORM_OF[check_name])[idea].name)
 
@@ -148,7 +148,7 @@ def _messages():
         for mistake in getattr(module, name):
             yield mistake.message(check_name)
     for name, hint in norms.CACHE_MISTAKES.values():
-        yield f"groupnorm_forward: not yet - {name.format(key='gamma')}: {hint}"
+        yield f"groupnorm_forward: not yet - {name.format(key='gamma', kind='a list')}: {hint}"
 
 
 def test_every_message_is_short_and_starts_with_the_mistakes_name():

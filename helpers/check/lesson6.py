@@ -100,11 +100,6 @@ LAYER_BACKWARD_MISTAKES = [
             "layer norm's statistics are per example: sum over axis=1 with keepdims=True, "
             "D = x_hat.shape[1]",
             backward_variant(LAYER, view=over_axes((0,)).view)),
-    Mistake("dgamma and dbeta summed over the features (axis=1)",
-            "gamma and beta have one value per feature, shared by the N examples: "
-            "dgamma = (dout * x_hat).sum(axis=0), shape (D,)",
-            lambda dout, cache: (engine_ln_backward(dout, cache)[0],
-                                 (dout * cache["x_hat"]).sum(axis=1), dout.sum(axis=1))),
 ]
 
 

@@ -149,8 +149,8 @@ def norm_backward(norm, dout, cache, mean_path=True, var_path=True, with_gamma=T
                   per_m=True, count=None, params="summed", keepdims=True, view=None):
     """(dx, dgamma, dbeta) of `norm` from its cache (x_hat, std, gamma; num_groups for group
     norm) with one part left out or wrong: count(dout, groups) for the count, params "summed"
-    (right), "none" (not summed) or "swapped"; keepdims=False: the sums of dx lose their axes. view:
-    another `Norm.view` (group norm's wrong groupings)."""
+    (right), "none" (not summed), "axis1" (summed over axis 1) or "swapped"; keepdims=False:
+    the sums of dx lose their axes. view: another `Norm.view` (group norm's wrong groupings)."""
     x_hat, std, groups = cache["x_hat"], cache["std"], cache.get("num_groups")
     g = dout * per_channel(np.ravel(cache["gamma"]), dout) if with_gamma else dout
     v, back, axes = (view or norm.view)(g, groups)
@@ -162,6 +162,7 @@ def norm_backward(norm, dout, cache, mean_path=True, var_path=True, with_gamma=T
     dx = m * v - mean_path * total(v) - var_path * xv * total(v * xv)
     dx = back(dx / (m * std) if per_m else dx / std)
     p_axes = (0,) + tuple(range(2, dout.ndim))
+    p_axes = 1 if params == "axis1" else p_axes
     dgamma, dbeta = dout * x_hat, dout
     if params != "none":
         dgamma, dbeta = dgamma.sum(axis=p_axes), dbeta.sum(axis=p_axes)
@@ -176,6 +177,7 @@ def backward_mistakes(norm):
     """The backward mistakes every normalisation can make, by idea, worded for `norm`."""
     m, sums = norm.m, norm.sums
     whose = {"batch": "batch", "layer": "example's", "group": "group's"}[norm.kind]
+    across = "channels" if norm.kind == "group" else "features"
     ideas = {
         "constants": Mistake(f"the {whose} mean and variance treated as constants",
                              f"they depend on x: dx = ({m} * dx_hat - sum(dx_hat) - x_hat * "
@@ -195,6 +197,10 @@ def backward_mistakes(norm):
                               "gamma and beta are shared by every example: sum dout * x_hat and "
                               "dout over every axis but 1, shape (C,)",
                               backward_variant(norm, params="none")),
+        "axis1": Mistake(f"dgamma and dbeta summed over the {across} (axis=1)",
+                         "gamma has one value per feature or channel, shared by the examples: "
+                         "sum over every axis but 1, shape (C,)",
+                         backward_variant(norm, params="axis1")),
         "swapped": Mistake("dgamma and dbeta swapped", "out = gamma * x_hat + beta, so dgamma "
                            "= sum(dout * x_hat) and dbeta = sum(dout)",
                            backward_variant(norm, params="swapped")),
@@ -288,8 +294,8 @@ def backward_check(checked, fn, cases, norm, forward, backward, mistakes):
 # --- the cache contract: the statement asks for at least x_hat, std and gamma ---
 
 CACHE_MISTAKES = {
-    "not_dict": ("cache is not a dict", "return (out, cache) with cache = {'x_hat': x_hat, "
-                 "'std': std, 'gamma': gamma, ...}"),
+    "not_dict": ("the cache is {kind}, not a dict", "return (out, cache) with cache = "
+                 "{'x_hat': x_hat, 'std': std, 'gamma': gamma, ...}"),
     "missing": ("the cache has no '{key}'", "store x_hat, std = np.sqrt(var + eps) and gamma: "
                 "your backward pass reads them"),
     "x_hat_is_out": ("cache['x_hat'] holds out", "store x_hat = (x - mean) / std, before gamma "
@@ -337,8 +343,7 @@ def _holds(candidates, expected):
 def check_cache(checked, norm, case, cache):
     """Raise CheckFailed when the cache of a forward pass on `case` breaks the contract."""
     if not isinstance(cache, dict):
-        raise CheckFailed(f"{checked}: not yet - cache is {_kind(cache)}: return (out, cache) "
-                          f"with cache a dict of x_hat, std, gamma")
+        raise _cache_failed(checked, "not_dict", kind=_kind(cache))
     for key in ("x_hat", "std", "gamma"):
         if key not in cache:
             raise _cache_failed(checked, "missing", key=key)

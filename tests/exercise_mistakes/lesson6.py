@@ -515,3 +515,11 @@ def ln_float32(x, gamma, beta, eps=1e-5):
     std = np.sqrt(var + eps)
     x_hat = (x - mu) / std
     return gamma * x_hat + beta, {"x_hat": x_hat, "std": std, "gamma": gamma}
+
+
+def ln_cache_as_tuple(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: the cache is a tuple, not a dict"""
+    mu, var = _ln_stats(x)
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    return gamma * x_hat + beta, (x_hat, std, gamma)

@@ -101,6 +101,8 @@ def backward(check_name, mean_path=True, var_path=True, with_gamma=True, per_m=T
         dgamma, dbeta = (dout * x_hat).sum(axis=over), dout.sum(axis=over)
         if params == "none":
             dgamma, dbeta = dout * x_hat, dout
+        if params == "axis1":
+            dgamma, dbeta = (dout * x_hat).sum(axis=1), dout.sum(axis=1)
         return (dx, dbeta, dgamma) if params == "swapped" else (dx, dgamma, dbeta)
     return wrong
 
@@ -112,6 +114,7 @@ BACKWARD = {
     "no_gamma": dict(with_gamma=False),
     "per_m": dict(per_m=False),
     "not_summed": dict(params="none"),
+    "axis1": dict(params="axis1"),
     "swapped": dict(params="swapped"),
     "count_n": dict(count_n=True),
     "keepdims": dict(keepdims=False),
