@@ -542,15 +542,27 @@ def noise_controls(mnist, short_runs):
 def test_noise_gains_come_from_its_average_scale(mnist, short_runs, noise_controls, seed):
     """Section 5.1 on three seeds: batch norm with gamma = 1 + s/2 and no noise is at most 2
     points below the noisy network at strengths 2 and 8 (measured: 0 to 6.6 points above) and
-    more than 1 point above batch norm (1.7-8.5); at scale 1 instead of 1 + s/2 the noisy
-    network scores lower (2-20 points)."""
+    more than 1 point above batch norm (1.7-8.5); at strength 2, evaluated at scale 1 instead
+    of 1 + s/2, the noisy network scores lower (by 8.2-19.9 points on seeds 0-4, the same under
+    Sandybridge, Haswell and SkylakeX)."""
     _, _, X_test, y_test = mnist
     acc_bn = short_runs[seed]["batch norm"].test_acc[-1]
     for noisy, hist, control in noise_controls[seed].values():
         acc = hist.test_acc[-1]
         assert control.test_acc[-1] >= acc - 0.02
         assert control.test_acc[-1] > acc_bn + 0.01
-        assert accuracy_at_eval_scale(noisy, X_test, y_test, 1.0) < acc
+    noisy, hist, _ = noise_controls[seed][2]
+    assert accuracy_at_eval_scale(noisy, X_test, y_test, 1.0) < hist.test_acc[-1] - 0.04
+
+
+def test_at_strength_8_scale_1_scores_lower_on_the_mean_over_seeds(mnist, noise_controls):
+    """Control 2 at strength 8 depends on the seed and the CPU: one run moves from -11.0 to
+    +1.1 points (seed 2 under Sandybridge scores higher at scale 1). Over seeds 0-2 the mean is
+    2.5-5.5 points lower at scale 1 under Sandybridge, Haswell and SkylakeX."""
+    _, _, X_test, y_test = mnist
+    diff = [accuracy_at_eval_scale(noise_controls[seed][8][0], X_test, y_test, 1.0)
+            - noise_controls[seed][8][1].test_acc[-1] for seed in SEEDS]
+    assert np.mean(diff) < 0
 
 
 def test_strength_8_is_not_more_than_3_points_below_batchnorm_on_the_mean(short_runs,
