@@ -14,6 +14,8 @@ from pathlib import Path
 
 import numpy as np
 
+from .validate import check_int
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_FILE = "mnist_5k.npz"
 MNIST_SHA256 = "e11e964f5c023f81895f5e4f7c555f2f33a9e5336a923091e0b6357081c55ed3"
@@ -96,14 +98,6 @@ def load_mnist(path=None, flatten=True, normalize=True):
     return images(X_train), y_train.astype(np.int64), images(X_test), y_test.astype(np.int64)
 
 
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
-
-
 def _check_nonneg(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")
@@ -120,7 +114,7 @@ def _rng(seed, rng):
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
-    return np.random.default_rng(_check_int("seed", 0 if seed is None else seed, 0))
+    return np.random.default_rng(check_int("seed", 0 if seed is None else seed, 0))
 
 
 def make_linear_regression(n=200, w=(2.0, -1.0), noise=0.5, seed=None, rng=None):
@@ -136,7 +130,7 @@ def make_linear_regression(n=200, w=(2.0, -1.0), noise=0.5, seed=None, rng=None)
     Returns:
         X (n, 1) float64, y (n,) float64.
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     noise = _check_nonneg("noise", noise)
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (2,) or not np.all(np.isfinite(w)):
@@ -160,10 +154,10 @@ def make_blobs(n=200, centers=2, std=1.0, seed=None, rng=None):
     Returns:
         X (n, 2) float64, y (n,) int64 in 0..k-1, rows in shuffled order.
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     std = _check_nonneg("std", std)
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        k = _check_int("centers", centers, 1)
+        k = check_int("centers", centers, 1)
         angles = 2 * np.pi * np.arange(k) / k
         C = 2.0 * np.column_stack([np.cos(angles), np.sin(angles)])
     else:
