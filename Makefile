@@ -14,7 +14,7 @@ export OPENBLAS_NUM_THREADS ?= 1
 export OMP_NUM_THREADS ?= 1
 export MKL_NUM_THREADS ?= 1
 
-.PHONY: lab test test-fast browser-deps notebooks exercises site benchmark clean
+.PHONY: lab test test-fast test-cpus browser-deps notebooks exercises site benchmark clean
 
 $(STAMP): pyproject.toml
 	@$(PYTHON) tools/check_python.py
@@ -26,14 +26,16 @@ $(STAMP): pyproject.toml
 lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gradient_descent.ipynb
 
-# Every test: lint, the pytest tests (engine, lessons, packaging), every notebook under
-# nbval, then the real browser: the lessons in JupyterLab, and the website built from the
-# saved notebooks and the pictures the nbval run left (tests/test_site.py).
+# Every test: lint; then, side by side on two cores (tools/parallel.py), the pytest tests
+# (engine, lessons, packaging) followed by the lessons' claim tests under one OpenBLAS kernel
+# other than this CPU's own (tools/test_cpus.py), and every notebook under nbval; then the real
+# browser: the lessons in JupyterLab, and the website built from the saved notebooks and the
+# pictures the nbval run left (tests/test_site.py).
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
-	$(BIN)/python -m pytest tests -m "not browser"
-	$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 \
-		-p no:cacheprovider notebooks
+	$(BIN)/python tools/parallel.py \
+		'$(BIN)/python -m pytest tests -m "not browser" && $(BIN)/python tools/test_cpus.py --kernels other --no-notebooks' \
+		'$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider notebooks'
 	$(BIN)/python tools/ensure_chromium.py
 	$(BIN)/python -m pytest tests -m browser
 
@@ -41,6 +43,12 @@ test: $(STAMP)
 # runs.
 test-fast: $(STAMP)
 	$(BIN)/python -m pytest tests -m "not browser"
+
+# The lessons' checked outputs and claim tests under every OpenBLAS kernel this CPU can run
+# (Sandybridge, Haswell, SkylakeX: what other students' CPUs compute; tools/test_cpus.py).
+# Run it before a lesson change lands. One lesson: make test-cpus NOTEBOOKS=03
+test-cpus: $(STAMP)
+	$(BIN)/python tools/test_cpus.py $(if $(NOTEBOOKS),--notebooks $(NOTEBOOKS))
 
 # Find Chromium for the browser tests, installing it where we can (tools/ensure_chromium.py).
 browser-deps: $(STAMP)

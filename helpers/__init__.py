@@ -35,6 +35,7 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from .batchnorm import (  # noqa: E402
     CONVENTIONS,
     BatchNorm,
+    NonFiniteError,
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
@@ -87,7 +88,8 @@ from .training import History, iterate_minibatches, steps_per_epoch, train  # no
 
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
-    "frozen_running_stats", "values_per_channel", "ema_update", "running_estimates",
+    "NonFiniteError", "frozen_running_stats", "values_per_channel", "ema_update",
+    "running_estimates",
     "CONVENTIONS", "convert_momentum",
     "RunningStatsSweep", "compare_modes", "fold_batchnorm", "forward_batch_stats",
     "get_running_stats", "population_stats", "recompute_running_stats", "set_running_stats",

@@ -26,6 +26,23 @@ def _check_x(x, num_features):
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
 
 
+class NonFiniteError(ValueError):
+    """An array that must be finite holds nan or inf (a ValueError naming the first bad index)."""
+
+
+def check_finite(name, a):
+    """Raise NonFiniteError if the array `a` holds nan or inf, naming `name`, the first bad
+    index and how many values are bad; integer arrays always pass."""
+    a = np.asarray(a)
+    if not np.issubdtype(a.dtype, np.inexact):
+        return
+    bad = ~np.isfinite(a)
+    if bad.any():
+        index = tuple(int(i) for i in np.argwhere(bad)[0])
+        raise NonFiniteError(f"{name} must be finite, got {a[index]} at index {index} "
+                             f"({int(bad.sum())} of {a.size} values are nan or inf)")
+
+
 def _axes_and_shape(x):
     """Axes to reduce over (all but 1) and the shape that broadcasts a (C,) vector against x."""
     axes = (0,) + tuple(range(2, x.ndim))
@@ -249,11 +266,15 @@ class BatchNorm:
         """x: (N, C) or (N, C, *spatial) -> out of the same shape.
 
         Training mode: Algorithm 1 with this batch's statistics, then the running averages
-        take in the batch mean and the unbiased batch variance (times m/(m-1)).
+        take in the batch mean and the unbiased batch variance (times m/(m-1)). A nan or inf
+        in x raises NonFiniteError (a ValueError): one bad value would poison the batch mean,
+        so every output and both running statistics.
         Eval mode: the same affine map for every example, from the running statistics.
         """
         x = _check_x(x, self.num_features)
         if self.training:
+            # nan or inf would spread to every example's output through the batch mean
+            check_finite("batch norm's input x", x)
             out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
             if self.update_running_stats:
                 m = values_per_channel(x)

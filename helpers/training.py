@@ -10,7 +10,7 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .batchnorm import frozen_running_stats
+from .batchnorm import NonFiniteError, check_finite, frozen_running_stats
 from .divergence import cross_entropy_divergence
 from .layers import softmax_cross_entropy
 from .optim import SGD
@@ -99,13 +99,19 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
         experiments that watch each step (e.g. every batch's statistics).
       drop_last=True: skip each epoch's last, smaller batch.
       progress: a progress bar (a str is its label).
-    A non-finite loss stops training. History.diverged follows `divergence`'s rule for
-    cross-entropy (non-finite, or the last tenth worse than guessing by half).
+    X, y, X_test, y_test must be finite: a nan or inf raises NonFiniteError (a ValueError)
+    naming the array and its first bad index. A non-finite loss, or an activation that
+    overflows to inf or nan during training, stops training and marks the run diverged;
+    otherwise History.diverged follows `divergence`'s rule for cross-entropy (non-finite, or
+    the last tenth worse than guessing by half).
     """
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")
     count = num_steps if num_steps is not None else num_epochs
     check_int("num_steps" if num_steps is not None else "num_epochs", count)
+    for name, a in (("X", X), ("y", y), ("X_test", X_test), ("y_test", y_test)):
+        if a is not None:
+            check_finite(f"train()'s {name}", a)
     n = len(X)
     if len(y) != n:
         raise ValueError(f"X and y must have the same length, got {n} and {len(y)}")
@@ -147,8 +153,13 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
             for idx in iterate_minibatches(n, batch_size, rng, drop_last):
                 if step >= total:
                     break
-                measure_all(step)
-                logits = model.forward(X[idx])
+                try:
+                    measure_all(step)
+                    logits = model.forward(X[idx])
+                except NonFiniteError as err:   # the run's own activations overflowed
+                    history.diverged = {"step": step, "reason": f"an activation overflowed "
+                                                                f"({err})"}
+                    break
                 num_classes = logits.shape[1]
                 loss, dlogits = softmax_cross_entropy(logits, y[idx])
                 if not np.isfinite(loss):
@@ -168,10 +179,13 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
                     callback(step, model, float(loss))
             epoch += 1
         if not history.diverged:              # finished: measure the trained model once more
-            measure_all(step)
-            history.diverged = cross_entropy_divergence(history.loss, num_classes or 10)
+            try:
+                measure_all(step)
+                history.diverged = cross_entropy_divergence(history.loss, num_classes or 10)
+            except NonFiniteError as err:
+                history.diverged = {"step": step, "reason": f"an activation overflowed ({err})"}
     bar.close()
-    if recorder is not None:
+    if recorder is not None and recorder.steps:     # none if the very first forward overflowed
         history.activations = recorder.result()
     return history
 

@@ -16,7 +16,7 @@ from helpers import (
     rel_error,
     values_per_channel,
 )
-from helpers.batchnorm import batch_of_one_message
+from helpers.batchnorm import NonFiniteError, batch_of_one_message
 
 SHAPES = [(7, 4), (5, 3, 4, 4), (3, 2, 5)]
 
@@ -254,6 +254,26 @@ def test_single_image_with_spatial_extent_is_fine(rng):
 def test_bad_input_shapes(x, match):
     with pytest.raises(ValueError, match=match):
         BatchNorm(3).forward(x)
+
+
+@pytest.mark.parametrize("bad, shape, index", [
+    (np.nan, (4, 3), (2, 1)), (np.inf, (4, 3), (0, 2)), (-np.inf, (2, 3, 2, 2), (1, 2, 0, 1)),
+])
+def test_training_mode_rejects_nan_and_inf_naming_the_first_bad_index(bad, shape, index):
+    x = np.random.default_rng(0).normal(size=shape)
+    x[index] = bad
+    later = tuple(s - 1 for s in shape)                      # a second bad value, further on
+    x[later] = np.nan
+    bn = BatchNorm(3)
+    with pytest.raises(NonFiniteError,
+                       match=re.escape(f"batch norm's input x must be finite, got {bad} at index "
+                                       f"{index} (2 of {x.size} values are nan or inf)")):
+        bn.forward(x)
+    assert isinstance(NonFiniteError(), ValueError)
+    # nothing was learned from the bad batch, and eval mode still maps it (no check there)
+    assert bn.num_batches_tracked == 0 and np.all(bn.running_var == 1)
+    bn.eval()
+    assert np.isnan(bn.forward(x)).any()
 
 
 def test_bad_input_dtype():

@@ -2,12 +2,20 @@
 only the parameters it is given, it measures at the steps it promises, it records per-layer
 statistics, and it says a run diverged by the rules of helpers.divergence."""
 import math
+import re
 import warnings
 
 import numpy as np
 import pytest
 
-from helpers import iterate_minibatches, make_mlp, progress_bar, steps_per_epoch, train
+from helpers import (
+    NonFiniteError,
+    iterate_minibatches,
+    make_mlp,
+    progress_bar,
+    steps_per_epoch,
+    train,
+)
 from helpers.recording import PRE_BINS, density_histogram, end_bin_fraction
 
 
@@ -249,6 +257,38 @@ def test_train_rejects_non_integer_counts(kwargs, match):
     X, y = _toy()
     with pytest.raises(TypeError, match=match):
         train(make_mlp((4, 5, 3)), X, y, lr=0.1, **kwargs)
+
+
+@pytest.mark.parametrize("name, bad", [("X", np.nan), ("X_test", np.inf), ("y", np.nan),
+                                       ("y_test", -np.inf)])
+def test_train_rejects_nan_and_inf_in_its_data_naming_the_array_and_index(name, bad):
+    X, y = _toy()
+    data = {"X": X.copy(), "y": y.astype(float), "X_test": X[:10].copy(),
+            "y_test": y[:10].astype(float)}
+    index = (7, 2) if data[name].ndim == 2 else (7,)
+    data[name][index] = bad
+    with pytest.raises(NonFiniteError, match=re.escape(
+            f"train()'s {name} must be finite, got {bad} at index {index}")):
+        train(make_mlp((4, 5, 3)), data["X"], data["y"], X_test=data["X_test"],
+              y_test=data["y_test"], batch_size=5, lr=0.1, num_steps=1)
+
+
+@pytest.mark.parametrize("kwargs, lr, step", [
+    ({"activation": "relu", "scale": 0.3}, 1e300, 1),   # one update blows the weights up
+    ({"scale": 1e306}, 0.1, 0),                         # X @ W overflows at the first forward
+])
+def test_a_run_whose_activations_overflow_is_diverged_not_raised(mnist, kwargs, lr, step):
+    """Batch norm refuses nan and inf in its input; a run whose own activations overflow still
+    comes back diverged, with the step and the reason."""
+    X, y, X_test, y_test = mnist
+    with np.errstate(over="ignore"):
+        hist = train(make_mlp(batchnorm=True, init="small", seed=0, **kwargs), X, y,
+                     batch_size=60, lr=lr, num_steps=30, X_test=X_test, y_test=y_test,
+                     record_every=10)
+    assert hist.diverged["step"] == step == hist.num_steps
+    assert hist.diverged["reason"].startswith("an activation overflowed (batch norm's input x "
+                                              "must be finite, got ")
+    assert hist.message().startswith(f"training diverged at step {step}: an activation")
 
 
 def test_train_rejects_x_and_y_of_different_lengths():

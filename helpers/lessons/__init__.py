@@ -40,4 +40,15 @@ Arrows run one way: engine <- display <- lessons <- notebooks. Lesson code impor
 lesson4_*.py), never a private name; a piece two lessons share moves down to the display or
 the engine. The checkers (`helpers.check`) import the engine only. tests/test_architecture.py
 checks this.
+
+Checked outputs hold on any CPU (the rule; README "For teachers"). numpy's BLAS kernel depends
+on the CPU (OpenBLAS's Sandybridge, Haswell, SkylakeX, ...; Accelerate; MKL) and each rounds
+sums differently, so a training run's numbers differ by a point or more between machines. A
+lesson cell marked `# NBVAL_CHECK_OUTPUT` prints only what every machine computes the same
+(hand-sized examples, shapes, closed-form numbers, exact checks such as a gradient check
+passing), or a conclusion whose margin is several times the spread across seeds and BLAS
+kernels. A claim about training runs is tested in `tests/test_lessonN.py` over at least 3
+seeds (or, where the point is one run, that run under 3 kernels) with its margin stated, and
+the cell shows the numbers unchecked. `make test-cpus` runs the lessons and those tests under
+every OpenBLAS kernel the CPU can run.
 """
