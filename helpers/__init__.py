@@ -17,7 +17,7 @@ Read it in this order, one concept per module:
     recording.py   per-layer activation statistics over training (what the panels draw)
     progress.py    the progress bar of long runs
     gradcheck.py   finite-difference gradient checks
-    validate.py    the one check of an integer argument (sizes, counts, steps)
+    validate.py    the input checks: an integer argument (sizes, counts, steps), a finite array
 
 Beside the engine, not needed to read it:
 
@@ -35,7 +35,6 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
 from .batchnorm import (  # noqa: E402
     CONVENTIONS,
     BatchNorm,
-    NonFiniteError,
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
@@ -85,6 +84,7 @@ from .optim import SGD  # noqa: E402
 from .progress import progress_bar  # noqa: E402
 from .recording import PERCENTILES, Recorder  # noqa: E402
 from .training import History, iterate_minibatches, steps_per_epoch, train  # noqa: E402
+from .validate import NonFiniteError  # noqa: E402
 
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",

@@ -9,7 +9,7 @@ from contextlib import contextmanager
 
 import numpy as np
 
-from .validate import check_int
+from .validate import NonFiniteError, check_finite, check_int  # noqa: F401 (re-exported)
 
 
 def _check_x(x, num_features):
@@ -24,23 +24,6 @@ def _check_x(x, num_features):
         raise ValueError(f"batch norm expected {num_features} features on axis 1, "
                          f"got shape {x.shape} with {x.shape[1]}")
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
-
-
-class NonFiniteError(ValueError):
-    """An array that must be finite holds nan or inf (a ValueError naming the first bad index)."""
-
-
-def check_finite(name, a):
-    """Raise NonFiniteError if the array `a` holds nan or inf, naming `name`, the first bad
-    index and how many values are bad; integer arrays always pass."""
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.inexact):
-        return
-    bad = ~np.isfinite(a)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise NonFiniteError(f"{name} must be finite, got {a[index]} at index {index} "
-                             f"({int(bad.sum())} of {a.size} values are nan or inf)")
 
 
 def _axes_and_shape(x):

@@ -10,13 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .batchnorm import NonFiniteError, check_finite, frozen_running_stats
+from .batchnorm import frozen_running_stats
 from .divergence import cross_entropy_divergence
 from .layers import softmax_cross_entropy
 from .optim import SGD
 from .progress import progress_bar
 from .recording import PRE_BINS, Recorder
-from .validate import check_int
+from .validate import NonFiniteError, check_finite, check_int
 
 
 def steps_per_epoch(n, batch_size, drop_last=False):

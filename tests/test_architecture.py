@@ -144,6 +144,7 @@ ONCE = {
     "compare_modes": "batchnorm_eval.py",
     "gradient_errors": "gradcheck.py",
     "check_int": "validate.py",
+    "check_finite": "validate.py",
 }
 GONE = ("train_eval_gap", "_running_stats", "_check_int", "_weight_of_new")
 
