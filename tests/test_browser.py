@@ -301,3 +301,77 @@ def wait_redraw(panel, readout, before, old_value, action, what):
                     f"drawn, {max(inks_before, default=0):.2%} before the move; "
                     f"text beside it: {now['text'][:200]!r}"]
     return []
+
+
+# ------------------------------------------------------------ prediction questions (issue 22)
+EXAMPLE = "examples/predict_example.ipynb"
+
+
+def test_prediction_question_in_jupyterlab(context, server):
+    """The example's questions (helpers.display.predict) in JupyterLab: the saved notebook
+    shows each question as its HTML, answer collapsed (no dead widget); after Run All each is one
+    widget (its text/html fallback not shown beside it); a wrong answer (chosen with the
+    keyboard) shows its misconception and the answer, a right one says so."""
+    where = f"{EXAMPLE} (JupyterLab)"
+    page = new_page(context)
+    page.goto(server.url(f"lab/tree/{EXAMPLE}?reset"))
+    notebook = page.locator(".jp-Notebook").first
+    shot = ARTIFACTS / "lab_predict_example.png"
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    try:
+        notebook.locator(".jp-Cell").first.wait_for()
+        wait_kernel_idle(page, server, EXAMPLE, where)
+        # before the cells run, the saved (untrusted) output shows as its HTML: the
+        # question, its choices, and the answer collapsed
+        saved = notebook.inner_text()
+        assert "Error displaying widget" not in saved, f"{where}: {saved[-300:]!r}"
+        assert notebook.locator(".bn-predict details:not([open])").count() == 2
+        shown = " ".join(o.inner_text() for o in
+                         notebook.locator(".jp-OutputArea-output").all())
+        assert "A. 90%" in shown and "Keras computes" not in shown, shown[-600:]
+        page.screenshot(path=ARTIFACTS / "lab_predict_example_saved.png")
+        menu(page, "Run", "Run All Cells")
+        wait_all_cells_ran(page, notebook, where)
+        widgets = notebook.locator(".widget-vbox.bn-predict")
+        widgets.nth(1).wait_for()
+        assert widgets.count() == 2
+        # one output per question: the widget, not its HTML fallback too
+        for cell in notebook.locator(".jp-CodeCell").all():
+            assert cell.locator(".jp-OutputArea-output").count() == 1
+        assert notebook.locator("details").count() == 0
+        first, second = widgets.nth(0), widgets.nth(1)
+        feedback = first.locator(".widget-html").last
+        # wrong, with the keyboard: Space on the focused choice, Enter on Check (ipywidgets
+        # gives its radio buttons no shared name, so Tab, not the arrow keys, moves among them)
+        radio = first.get_by_label("90%", exact=True)
+        radio.focus()
+        page.keyboard.press("Space")
+        first.get_by_role("button", name="Check").focus()
+        page.keyboard.press("Enter")
+        wait_text(feedback, "Not quite.", where)
+        shown = " ".join(feedback.inner_text().split())
+        assert "You chose 90%: That is PyTorch's convention" in shown, shown
+        assert "The answer: 10%: Keras computes moving_mean * 0.9" in shown, shown
+        first.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "lab_predict_example_wrong.png")
+        first.get_by_label("10%", exact=True).check()
+        first.get_by_role("button", name="Check").click()
+        wait_text(feedback, "Right.", where)
+        for choice in ("the running mean and variance", "the learned gamma and beta"):
+            second.get_by_label(choice, exact=True).check()
+        second.get_by_role("button", name="Check").click()
+        wait_text(second.locator(".widget-html").last, "Right.", where)
+        first.scroll_into_view_if_needed()
+    except Exception:
+        page.screenshot(path=ARTIFACTS / "lab_predict_example_FAILED.png")
+        raise
+    page.screenshot(path=shot)
+
+
+def wait_text(locator, text, where, timeout=30):
+    deadline = time.monotonic() + timeout
+    while text not in locator.inner_text():
+        if time.monotonic() > deadline:
+            raise AssertionError(f"{where}: {text!r} did not appear; shown: "
+                                 f"{locator.inner_text()[:300]!r}")
+        time.sleep(0.2)

@@ -5,14 +5,15 @@ import inspect
 import re
 from pathlib import Path
 
+import exercise_right
 import nbformat
 import numpy as np
 import pytest
-from exercise_mistakes import lesson1, lesson3, lesson4, lesson6
+from exercise_mistakes import lesson1, lesson3, lesson4, lesson6, shared
 
 import helpers
 from helpers import check
-from helpers.check import CheckFailed
+from helpers.check import CheckFailed, norms
 from helpers.check import lesson1 as check1
 from helpers.check import lesson3 as check3
 from helpers.check import lesson4 as check4
@@ -84,14 +85,76 @@ MISTAKE_LISTS = {
 }
 
 
+# --- the mistakes every normalisation can make: one table per idea (exercise_mistakes/shared.py)
+
+NORM_OF = {"batchnorm_forward": norms.BATCH, "batchnorm_forward_images": norms.IMAGES,
+           "layernorm_forward": norms.LAYER, "groupnorm_forward": norms.GROUP,
+           "batchnorm_backward": norms.BATCH, "layernorm_backward": norms.LAYER,
+           "groupnorm_backward": norms.GROUP}
+SHARED = ([("forward", idea, c) for idea in shared.FORWARD for c in shared.FORWARD_SIBLINGS]
+          + [("backward", idea, c) for idea in shared.BACKWARD for c in shared.BACKWARD_SIBLINGS
+             if idea in norms.backward_mistakes(NORM_OF[c])]
+          + [("cache", idea, c) for idea in shared.CACHE for c in shared.FORWARD_SIBLINGS
+             if c != "batchnorm_forward_images"])
+
+
+def _shared_case(kind, idea, check_name):
+    """(the wrong function, the name its check must give) for one idea in one sibling."""
+    if kind == "backward":
+        return (shared.backward(check_name, **shared.BACKWARD[idea]),
+                norms.backward_mistakes(NORM_OF[check_name])[idea].name)
+    if kind == "cache":
+        return (shared.forward(check_name, **shared.CACHE[idea]),
+                norms.CACHE_MISTAKES[idea][0].format(key="std", kind="a tuple"))
+    return (shared.forward(check_name, **shared.FORWARD[idea]),
+            norms.forward_mistakes(NORM_OF[check_name])[idea].name)
+
+
+@pytest.mark.parametrize("kind, idea, check_name", SHARED,
+                         ids=[f"{k}-{i}-{c}" for k, i, c in SHARED])
+def test_each_shared_mistake_is_named_in_every_sibling(kind, idea, check_name):
+    wrong, expected = _shared_case(kind, idea, check_name)
+    message = failure(check_name, wrong)
+    assert message.startswith(f"{check_name}: not yet - {expected}: "), message
+
+
+def test_the_shared_tables_cover_every_idea_of_the_checkers():
+    assert set(shared.FORWARD) == set(norms.forward_mistakes(norms.BATCH))
+    assert set(shared.BACKWARD) == set(norms.backward_mistakes(norms.LAYER))
+    assert set(shared.CACHE) == set(norms.CACHE_MISTAKES) - {"not_dict"}
+    for check_name, norm in NORM_OF.items():
+        ideas = (norms.backward_mistakes if "backward" in check_name
+                 else norms.forward_mistakes)(norm)
+        named = {m.name for (module, name), c in MISTAKE_LISTS.items() if c == check_name
+                 for m in getattr(module, name)}
+        assert {m.name for m in ideas.values()} <= named, check_name
+
+
 def test_every_named_mistake_has_a_wrong_implementation_in_the_tests():
     lists = {(m, name) for m in (check1, check3, check4, check6) for name in dir(m)
              if name.endswith("_MISTAKES")}
     assert lists == set(MISTAKE_LISTS)
-    tested = {(c, e) for c, _, e in MISTAKES}
+    tested = {(c, e) for c, _, e in MISTAKES} | {
+        (c, _shared_case(k, i, c)[1]) for k, i, c in SHARED}
     missing = [(checker, mistake.name) for (module, name), checker in MISTAKE_LISTS.items()
                for mistake in getattr(module, name) if (checker, mistake.name) not in tested]
     assert not missing
+
+
+def _messages():
+    """Every message a check can give for a named mistake, as the student reads it."""
+    for (module, name), check_name in MISTAKE_LISTS.items():
+        for mistake in getattr(module, name):
+            yield mistake.message(check_name)
+    for name, hint in norms.CACHE_MISTAKES.values():
+        yield f"groupnorm_forward: not yet - {name.format(key='gamma', kind='a list')}: {hint}"
+
+
+def test_every_message_is_short_and_starts_with_the_mistakes_name():
+    messages = list(_messages()) + [failure(c, fn) for c, fn, _ in MISTAKES]
+    long = [m for m in messages if len(m) > 200]
+    assert not long, long
+    assert all(": not yet - " in m and "\n" not in m for m in messages)
 
 
 REFERENCES = [
@@ -115,6 +178,22 @@ def test_the_engine_passes(check_name, reference, capsys):
     getattr(check, check_name)(reference)
     out = capsys.readouterr().out
     assert out.startswith(f"{check_name}: passed") and out.count("\n") == 1
+
+
+RIGHT = [(fn.__doc__.split(":")[0], fn) for _, fn in
+         inspect.getmembers(exercise_right, inspect.isfunction)
+         if fn.__module__ == exercise_right.__name__ and not fn.__name__.startswith("_")]
+
+
+def test_three_independent_right_versions_per_check():
+    counts = {c: sum(1 for name, _ in RIGHT if name == c) for c in CHECKS}
+    assert all(n >= 3 for n in counts.values()), counts
+
+
+@pytest.mark.parametrize("check_name, right", RIGHT, ids=[f.__name__ for _, f in RIGHT])
+def test_every_right_version_passes(check_name, right, capsys):
+    getattr(check, check_name)(right)
+    assert capsys.readouterr().out.startswith(f"{check_name}: passed")
 
 
 def _solution_namespace(path):
@@ -211,14 +290,17 @@ def test_a_wrong_shape_is_named_and_the_right_outputs_are_listed():
         return dx, dgamma, dbeta[None, :]
     assert failure("batchnorm_backward", backward) == (
         "batchnorm_backward: not yet - on the case '(N, D) = (8, 5)': dbeta has shape (1, 5), "
-        "expected (5,); dx, dgamma are right")
+        "expected (5,): drop or add the axes of length 1 (reshape, .ravel(), or keepdims); dx, "
+        "dgamma are right")
 
 
 def _cases_of(monkeypatch, checker):
     """The cases and the reference that a lesson 6 checker passes to run_check."""
     seen = {}
-    monkeypatch.setattr(check6, "run_check", lambda checked, fn, cases, reference, **kw:
-                        seen.update(cases=cases, reference=reference, against=kw["against"]))
+    for module in (check6, norms):                 # backward checks call it through norms
+        monkeypatch.setattr(module, "run_check", lambda checked, fn, cases, reference, **kw:
+                            seen.update(cases=cases, reference=reference,
+                                        against=kw["against"]))
     checker(None)
     return seen
 

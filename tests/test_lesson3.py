@@ -297,15 +297,22 @@ def test_good_band_is_the_widest_run_of_good_values_on_every_seed():
     assert sweeps.good_band(one_seed, "plain", 0.8) == (0.1, 1.0)   # a sensitivity_sweep result
 
 
-def test_from_a_good_init_only_batch_norm_trains_at_lr_10_on_two_seeds(mnist):
-    """Lesson 3, section 7.2, on shorter runs (200 steps; measured: plain 80-85% at lr 3 and
-    10% at lr 10, batch norm 84-90% at both)."""
+def test_from_a_good_init_only_batch_norm_trains_at_lr_10_and_30_on_three_seeds(mnist):
+    """Lesson 3, section 7.2's runs (500 steps, init std 0.3, batch 60) on seeds 0-2, with margins
+    that hold under every OpenBLAS kernel (make test-cpus). Measured on seeds 0-4 under
+    Sandybridge, Haswell and SkylakeX: at lr 10 batch norm 91.0-92.0%, plain 10.0-13.8%; at
+    lr 30 batch norm 67.0-86.6% (one seed moves by up to 14 points between kernels; the mean
+    over seeds 0-2 is 75.9-80.8%), plain 10.0%. So the lesson's "above 75% on every seed" at
+    lr 30 is not a claim every CPU supports; these are."""
     X, y, X_test, y_test = mnist
-    res = sweeps.seeded_sweep("lr", (3.0, 10.0), (0, 1), X, y, X_test, y_test, num_steps=200,
-                              batch_size=60, init="small", scale=0.3, progress=False)
+    res = sweeps.seeded_sweep("lr", (10.0, 30.0), (0, 1, 2), X, y, X_test, y_test,
+                              num_steps=500, batch_size=60, init="small", scale=0.3,
+                              progress=False)
     plain, bn = res["acc"]["plain"], res["acc"]["batch norm"]
-    assert (plain[:, 0] > 0.7).all() and (bn[:, 0] > 0.7).all()    # lr 3: both train
-    assert (plain[:, 1] < 0.15).all() and (bn[:, 1] > 0.75).all()   # lr 10: only batch norm
+    assert (bn[:, 0] > 0.85).all() and (plain[:, 0] < 0.20).all()      # lr 10
+    assert (bn[:, 1] > 0.55).all() and bn[:, 1].mean() > 0.65          # lr 30: batch norm learns
+    assert (plain[:, 1] < 0.20).all()                                   # and the plain one not
+    assert not res["diverged"]["batch norm"].any()
 
 
 def test_standardised_features_are_learned_at_once_and_raw_ones_in_ratio_squared_steps():

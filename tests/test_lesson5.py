@@ -543,7 +543,7 @@ def test_noise_gains_come_from_its_average_scale(mnist, short_runs, noise_contro
     """Section 5.1 on three seeds: batch norm with gamma = 1 + s/2 and no noise is at most 2
     points below the noisy network at strengths 2 and 8 (measured: 0 to 6.6 points above) and
     more than 1 point above batch norm (1.7-8.5); at scale 1 instead of 1 + s/2 the noisy
-    network scores lower (2-20 points); strength 8 is not more than 3 points below batch norm."""
+    network scores lower (2-20 points)."""
     _, _, X_test, y_test = mnist
     acc_bn = short_runs[seed]["batch norm"].test_acc[-1]
     for noisy, hist, control in noise_controls[seed].values():
@@ -551,4 +551,17 @@ def test_noise_gains_come_from_its_average_scale(mnist, short_runs, noise_contro
         assert control.test_acc[-1] >= acc - 0.02
         assert control.test_acc[-1] > acc_bn + 0.01
         assert accuracy_at_eval_scale(noisy, X_test, y_test, 1.0) < acc
-    assert noise_controls[seed][8][1].test_acc[-1] >= acc_bn - 0.03
+
+
+def test_strength_8_is_not_more_than_3_points_below_batchnorm_on_the_mean(short_runs,
+                                                                           noise_controls):
+    """The lesson's verdict on strength 8 ("not more than 3 points worse than batch norm"),
+    over seeds 0-2, as every CPU computes it. One run decides nothing: the lesson's own run
+    (seed 0) gives -0.4, -0.1, -2.0 and -3.2 points on four machines / OpenBLAS kernels, and
+    in these 300-step runs seed 0 gives -2.4 to +0.4 across kernels, seeds 0-4 -2.4 to +6.7.
+    The mean over seeds 0-2 is +1.2 to +3.0 points under Sandybridge, Haswell and SkylakeX:
+    4 points above the -3 the verdict allows."""
+    diff = [noise_controls[seed][8][1].test_acc[-1] - short_runs[seed]["batch norm"].test_acc[-1]
+            for seed in SEEDS]
+    assert np.mean(diff) >= -0.03
+    assert min(diff) >= -0.06            # and no seed far below (measured: at worst -2.4)

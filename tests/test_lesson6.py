@@ -18,8 +18,8 @@ from helpers.lessons import lesson6_small_batches as small
 
 SEEDS = (0, 1, 2)
 STEPS, LR = 300, 0.1          # the lesson's runs
-# Measured on seeds 0-2 at batch 2 (eval accuracy): batch norm 10-21%, layer norm 31-44%,
-# group norm 26-36%, batch renorm 37-57%; batch norm's training loss 2.35-2.61.
+# Measured on seeds 0-2 at batch 2 (eval accuracy, under three BLAS kernels): batch norm 10-29%,
+# layer norm 31-44%, group norm 26-36%, batch renorm 35-57%; batch norm's training loss 2.35-2.61.
 
 
 @pytest.fixture(scope="module")
@@ -39,11 +39,25 @@ def grid(mnist):
 # --- the lesson's claims, three seeds ------------------------------------------------------------
 
 @pytest.mark.parametrize("i", range(len(SEEDS)))
-def test_batch_norm_is_the_worst_at_batch_2_and_renorm_rescues_it(at_batch_2, i):
+def test_batch_norm_is_below_layer_norm_at_batch_2_and_renorm_rescues_it(at_batch_2, i):
+    """Section 9's claims with margins that hold under every OpenBLAS kernel (make test-cpus).
+    Measured at batch 2 on seeds 0-4 under Sandybridge, Haswell and SkylakeX: batch norm's
+    eval accuracy 10-29% (one seed's spread across kernels: up to 9 points), layer norm
+    31-48% and group norm 26-47% (the same under every kernel), batch renorm 35-57%; batch
+    norm is 10-38 points below layer norm and 17-38 below batch renorm. Whether batch norm is
+    the very lowest on every seed depends on the kernel (seed 1 under Haswell: batch norm
+    29.2%, group norm 26.0%), so that is claimed only for the mean over seeds."""
     acc = {label: at_batch_2[(label, 2)][i] for label in small.LABELS}
-    assert min(acc, key=acc.get) == "batch norm"
-    assert acc["batch norm"] < acc["layer norm"] - 0.10
+    assert acc["batch norm"] < acc["layer norm"] - 0.05
     assert acc["batch renorm"] > acc["batch norm"] + 0.10
+
+
+def test_batch_norm_is_the_worst_at_batch_2_on_the_mean_over_seeds(at_batch_2):
+    """Over seeds 0-2 batch norm's mean is 11-14 points below the next method's (group norm's,
+    30.8%) under each kernel; the margin asked: 4 points."""
+    mean = {label: np.mean(at_batch_2[(label, 2)]) for label in small.LABELS}
+    others = [mean[label] for label in small.LABELS if label != "batch norm"]
+    assert mean["batch norm"] < min(others) - 0.04
 
 
 @pytest.mark.parametrize("seed", SEEDS)

@@ -32,6 +32,7 @@ from browser_support import ARTIFACTS, ROOT
 from matplotlib.figure import Figure
 
 import helpers.display.panels as panels
+from helpers.display.predict import QUESTION_KEY
 
 
 def load_builder():
@@ -445,3 +446,86 @@ def check_position(viewer, data, position, what):
     if shown["readouts"] != sliders:
         problems.append(f"{what}: readouts {shown['readouts']}, not {sliders}")
     return problems
+
+
+# ------------------------------------------------------------ prediction questions (issue 22)
+EXAMPLE = ROOT / "notebooks" / "examples" / "predict_example.ipynb"
+
+
+@pytest.fixture(scope="module")
+def question_site(tmp_path_factory):
+    """A site built from the example question notebook alone (the course's site does not list
+    notebooks/examples/: it has a page per lesson and exercise only)."""
+    import shutil
+    base = tmp_path_factory.mktemp("question-site")
+    (base / "notebooks").mkdir()
+    (base / "panels").mkdir()
+    shutil.copyfile(EXAMPLE, base / "notebooks" / "01_predict_example.ipynb")
+    (base / "README.md").write_text(
+        "# Course\n\nIntro.\n\n## Start\n\n## The lessons\n\n| 1 | [Example](notebooks/"
+        "01_predict_example.ipynb) |\n\n## Exercises: build it yourself\n\nNone.\n\n## Conda\n")
+    build_site.build(out=base / "site", notebooks=base / "notebooks", panels=base / "panels",
+                     cache=base / "cache", readme=base / "README.md")
+    return base / "site"
+
+
+def test_the_site_does_not_list_the_example_notebooks():
+    assert not [p for p, _, _ in build_site.pages(ROOT / "notebooks") if "examples" in p.parts]
+
+
+@pytest.mark.browser
+def test_the_example_questions_answer_every_choice(browser, question_site):
+    """On the page, each choice of each question is chosen as a student would (a click; the
+    keyboard for the first question: Space on the focused choice, Enter on Check) and Check
+    shows that choice's feedback, the words the notebook widget shows (helpers.display.predict
+    feedback_html)."""
+    from helpers.display.predict import feedback_html
+    context = browser.new_context(viewport={"width": 1100, "height": 900})
+    page = context.new_page()
+    problems = []
+    page.on("console", lambda m: m.type == "error" and problems.append(m.text))
+    page.on("pageerror", lambda e: problems.append(str(e)))
+    page.goto((question_site / "01_predict_example.html").as_uri())
+    nb = nbformat.read(EXAMPLE, as_version=4)
+    questions = [o["metadata"][QUESTION_KEY] for c in nb.cells for o in c.get("outputs", [])
+                 if QUESTION_KEY in o.get("metadata", {})]
+    forms = page.locator("form.predict-form")
+    assert forms.count() == len(questions) == 2
+    for q, data in enumerate(questions):
+        form = forms.nth(q)
+        feedback = form.locator(".predict-feedback")
+        form.locator("button", has_text="Check").click()
+        assert normalized(feedback.inner_html()) == normalized(feedback_html(data, []))
+        chosen_sets = ([[i] for i in range(len(data["choices"]))] if not data["multiple"] else
+                       [[i] for i in range(len(data["choices"]))]
+                       + [[i for i, c in enumerate(data["choices"]) if c["right"]]])
+        for chosen in chosen_sets:
+            for i, choice in enumerate(data["choices"]):
+                box = form.get_by_label(choice["text"], exact=True)
+                if (i in chosen) != box.is_checked():
+                    if q == 0:
+                        box.focus()
+                        page.keyboard.press("Space")
+                    else:
+                        box.click()
+            if q == 0:
+                form.locator("button").focus()
+                page.keyboard.press("Enter")
+            else:
+                form.locator("button").click()
+            shown = normalized(feedback.inner_html())
+            assert shown == normalized(feedback_html(data, chosen)), (q, chosen)
+            for i in chosen:
+                if not data["choices"][i]["right"]:
+                    words = data["choices"][i]["feedback"].replace("`", "")   # `code`
+                    assert words in " ".join(feedback.inner_text().split())
+        form.scroll_into_view_if_needed()
+    ARTIFACTS.mkdir(parents=True, exist_ok=True)
+    page.screenshot(path=ARTIFACTS / "site_predict_example.png", full_page=True)
+    context.close()
+    assert not problems, problems
+
+
+def normalized(html_text):
+    """HTML as the browser serializes it (entities, spacing) compared with ours."""
+    return re.sub(r"\s+", " ", bs4.BeautifulSoup(html_text, "html.parser").decode()).strip()

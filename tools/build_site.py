@@ -9,7 +9,9 @@ website/templates/course/. Nothing is executed: the prose, math, code and output
 saved notebooks'. Each slider panel's output becomes a viewer (website/static/panels.js):
 native labelled controls that switch among the pictures the lesson drew for every position,
 which a lesson run leaves in build/panels/<panel id>/ (helpers/display/panels.py) and this
-build copies next to the page, reduced to 256 colours. Math is rendered by the MathJax that
+build copies next to the page, reduced to 256 colours. Each prediction question
+(helpers.display.predict) becomes a form built from the data in its output's metadata
+(website/static/predict.js). Math is rendered by the MathJax that
 the Python package django-static-mathjax ships, copied into site/_static/mathjax/. No page
 requests anything outside the site, so it works from file:// and on any static host.
 
@@ -225,6 +227,51 @@ def convert_panels(nb, page_rel, out, panels, cache):
     return number
 
 
+# -------------------------------------------------------------------- prediction questions
+QUESTION_KEY = "bn_course_question"      # helpers.display.predict.QUESTION_KEY
+
+
+def question_form(data, number):
+    """A prediction question as a form (website/static/predict.js answers it): the question
+    as the legend of a fieldset of labelled radio buttons (check boxes when several choices
+    are right), a Check button, a live region for the feedback, and the feedback on every
+    choice the form allows (helpers.display.predict.all_feedback: the notebook widget's own
+    words) as inline JSON."""
+    from helpers.display.predict import all_feedback, feedback_html, how_to_answer, inline_html
+    qid = f"predict-{number}"
+    kind = "checkbox" if data["multiple"] else "radio"
+    parts = [f'<form class="predict-form" id="{qid}">', "<fieldset>",
+             f'<legend><strong>Predict:</strong> {inline_html(data["question"])} '
+             f'<span class="predict-how">{how_to_answer(data)}</span></legend>']
+    for i, choice in enumerate(data["choices"]):
+        parts.append(f'<div class="predict-choice"><input type="{kind}" name="{qid}" '
+                     f'id="{qid}-{i}" value="{i}"><label for="{qid}-{i}">'
+                     f'{inline_html(choice["text"])}</label></div>')
+    parts += ["</fieldset>", '<button type="submit" class="predict-check">Check</button>',
+              '<div class="predict-feedback" role="status" aria-live="polite"></div>']
+    feedback = {"none": feedback_html(data, []), "chosen": all_feedback(data)}
+    parts.append('<script type="application/json" class="predict-data">'
+                 + json.dumps(feedback).replace("</", "<\\/") + "</script>")
+    parts.append("</form>")
+    return "\n".join(parts)
+
+
+def convert_questions(nb):
+    """Replace every prediction question's output (helpers.display.predict) in `nb` by its
+    form, built from the question's data in the output's metadata. Returns their number."""
+    number = 0
+    for cell in nb.cells:
+        for output in cell.get("outputs", []):
+            data = output.get("metadata", {}).get(QUESTION_KEY)
+            if data is None:
+                continue
+            number += 1
+            output.clear()
+            output.update({"output_type": "display_data", "metadata": {},
+                           "data": {"text/html": question_form(data, number)}})
+    return number
+
+
 # ---------------------------------------------------------------------------------- links
 def link_rewriter(page_rel, notebooks, page_of, settings):
     """A function that rewrites one href of a page made from notebooks/<...>: a notebook that
@@ -371,6 +418,7 @@ def build(out=ROOT / "site", notebooks=ROOT / "notebooks", panels=ROOT / "build"
     counts = {}
     for i, (path, rel, title) in enumerate(listed):
         nb = clean_notebook(nbformat.read(path, as_version=4))
+        convert_questions(nb)
         counts[rel] = convert_panels(nb, rel, out, panels, Path(cache))
         nb.metadata["title"] = title
         notebook_path = "notebooks/" + rel[:-len(".html")] + ".ipynb"

@@ -4,7 +4,8 @@
 
 Cells run in order from a fresh `python3` kernel in notebooks/, so execution counts are
 1, 2, 3, ... and the saved plots are what a student gets from Restart & Run All. Widget state
-is stored so GitHub/nbviewer can show the widgets' last drawing.
+is stored so GitHub/nbviewer can show the widgets' last drawing, except a prediction
+question's (helpers.display.predict): readers without a kernel get its text and hidden answer.
 """
 import os
 import sys
@@ -13,6 +14,8 @@ from pathlib import Path
 
 import nbformat
 from nbclient import NotebookClient
+
+from helpers.display.predict import forget_live_widgets
 
 # The kernel inherits these: one BLAS thread, as `make` sets it (small matrices).
 for var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
@@ -35,6 +38,7 @@ def run(path):
     start = time.perf_counter()
     client.execute()
     seconds = time.perf_counter() - start
+    forget_live_widgets(nb)
     for cell in nb.cells:                      # keep saved notebooks free of run-time noise
         cell.get("metadata", {}).pop("execution", None)
     nbformat.write(nb, path)

@@ -6,6 +6,8 @@ whose message names the mistake it recognised and how to fix it.
     check.batchnorm_forward(batchnorm_forward)
 
     core.py      CheckFailed, running cases, comparing, naming a mistake by its signature
+    norms.py     what the normalisation checks share: one table of mistakes per idea, the
+                 cache contract, the backward references
     lesson1.py   minibatch_gd, momentum_step
     lesson3.py   batchnorm_forward, batchnorm_backward, batchnorm_forward_images
     lesson4.py   update_running_stats, batchnorm_eval, window_average, convert_momentum,

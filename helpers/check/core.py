@@ -7,8 +7,10 @@ raises one `CheckFailed` whose message is the hint. To name a mistake it also co
 known `Mistake` would have returned: the first one that the student's outputs match on every
 case is named.
 """
+import inspect
 import sysconfig
 import traceback
+import warnings
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -82,7 +84,7 @@ def std_mistakes(outputs_with):
 
 def passed(checked, detail):
     """Print the one line a passing check prints."""
-    print(f"{checked}: passed \u2713 {detail}")
+    print(f"{checked}: passed \u2713 {detail}\n", end="")    # one write: one output in Jupyter
 
 
 def _is_library(filename):
@@ -103,7 +105,7 @@ def _place(frame):
             where = f"cell {named[1]}"
     except (ImportError, AttributeError):
         pass
-    code = f" `{frame.line.strip()}`" if frame.line else ""
+    code = f" `{_short(frame.line.strip(), 50)}`" if frame.line else ""
     return f"line {frame.lineno} of {where}{code}"
 
 
@@ -125,11 +127,51 @@ def _copy(value):
     return value
 
 
-def call(checked, fn, case, args=None):
-    """fn(*args) (default: copies of case.args); the student's exceptions become CheckFailed:
-    NotImplementedError is "not yet implemented", anything else is named with its line."""
+def _changed(before, after):
+    """The key (an index, or index and dict key) of the first array in `after` that differs
+    from its copy in `before`, or None."""
+    for i, (b, a) in enumerate(zip(before, after)):
+        pairs = [((i,), b, a)] if not isinstance(b, dict) else \
+            [((i, k), b[k], a.get(k)) for k in b if isinstance(a, dict)]
+        for key, old, new in pairs:
+            if isinstance(old, np.ndarray) and not (
+                    isinstance(new, np.ndarray) and new.shape == old.shape
+                    and np.array_equal(new, old, equal_nan=True)):
+                return key
+    return None
+
+
+def _argument_name(fn, key):
+    """'x', or "cache['x_hat']": the student's own name for argument key[0]."""
     try:
-        return fn(*(_copy(case.args) if args is None else args))
+        params = [p.name for p in inspect.signature(fn).parameters.values()
+                  if p.kind in (p.POSITIONAL_ONLY, p.POSITIONAL_OR_KEYWORD)]
+    except (TypeError, ValueError):
+        params = []
+    name = params[key[0]] if key[0] < len(params) else f"argument {key[0] + 1}"
+    return name if len(key) == 1 else f"{name}[{key[1]!r}]"
+
+
+def in_place_message(checked, name):
+    """The message for a function that changed its input `name` in place."""
+    base = name.split("[")[0]
+    return (f"{checked}: not yet - {name} changed in place (-=, *=, out=...): the caller's array "
+            f"must stay as it was: write {base} = {base} - ..., or work on {base}.copy()")
+
+
+def _short(text, limit=90):
+    text = " ".join(str(text).split())
+    return text if len(text) <= limit else text[:limit - 3] + "..."
+
+
+def call(checked, fn, case, args=None, keep_inputs=True):
+    """fn(*args) (default: copies of case.args); the student's exceptions become CheckFailed:
+    NotImplementedError is "not yet implemented", anything else is named with its line.
+    keep_inputs: an input array changed in place (x -= mu) fails the check, naming it."""
+    args = _copy(case.args) if args is None else args
+    before = _copy(args)
+    try:
+        result = fn(*args)
     except NotImplementedError as error:
         frame = student_frame(error)
         inner = f" ({frame.name} still raises NotImplementedError)" \
@@ -141,28 +183,54 @@ def call(checked, fn, case, args=None):
     except Exception as error:
         frame = student_frame(error)
         place = f" at {_place(frame)}" if frame is not None else ""
-        raise StudentError(f"{checked}: not yet - your code raised {type(error).__name__}"
-                           f"{place}: {error} (case: {case.label})") from None
+        raise StudentError(_short(f"{checked}: not yet - your code raised "
+                                  f"{type(error).__name__}{place}: {_short(error, 80)} "
+                                  f"(case: {case.label})", 240)) from None
+    if keep_inputs and (key := _changed(before, args)) is not None:
+        raise CheckFailed(in_place_message(checked, _argument_name(fn, key)))
+    return result
 
 
-def as_outputs(checked, result, names):
-    """The student's return value as a tuple of float arrays, one per name in `names`."""
+NONE_MESSAGE = "your function returned None: did you forget `return`?"
+
+
+def _kind(value):
+    """How a returned value reads to a student: 'a list', 'a str', 'an array of shape (2,)'."""
+    if isinstance(value, np.ndarray):
+        return f"an array of shape {value.shape}"
+    name = type(value).__name__
+    return f"{'an' if name[0] in 'aeiou' else 'a'} {name}"
+
+
+def _is_number(value):
+    return (isinstance(value, (int, float, np.integer, np.floating)) and not
+            isinstance(value, (bool, np.bool_))) or (isinstance(value, np.ndarray)
+                                                     and value.ndim == 0)
+
+
+def as_outputs(checked, result, names, numbers=()):
+    """The student's return value as a tuple of float arrays, one per name in `names`: each a
+    numpy array, or for the names in `numbers` a number (a list, a str, None is refused)."""
     if result is None:
-        raise CheckFailed(f"{checked}: not yet - your function returned None: "
-                          f"did you forget `return`?")
+        raise CheckFailed(f"{checked}: not yet - {NONE_MESSAGE}")
     if len(names) > 1:
         if not isinstance(result, (tuple, list)) or len(result) != len(names):
             got = f"{len(result)} values" if isinstance(result, (tuple, list)) \
-                else f"one {type(result).__name__}"
+                else _kind(result)
             raise CheckFailed(f"{checked}: not yet - return {len(names)} values "
                               f"({', '.join(names)}), got {got}")
     else:
         result = (result,)
-    try:
-        return tuple(np.asarray(r, dtype=float) for r in result)
-    except (TypeError, ValueError):
-        raise CheckFailed(f"{checked}: not yet - return numbers or numpy arrays for "
-                          f"{', '.join(names)}, got {[type(r).__name__ for r in result]}") from None
+    for name, value in zip(names, result):
+        if name in numbers and not _is_number(value):
+            raise CheckFailed(f"{checked}: not yet - {name} is {_kind(value)}: return a "
+                              f"number (a float), not {_kind(value).split(' of ')[0]}")
+        if name not in numbers and not (isinstance(value, (np.ndarray, np.number))
+                                        and np.issubdtype(value.dtype, np.number)):
+            raise CheckFailed(f"{checked}: not yet - {name} is {_kind(value)}: return a numpy "
+                              f"array (numpy operations on arrays give one; np.array(...) "
+                              f"converts)")
+    return tuple(np.asarray(r, dtype=float) for r in result)
 
 
 def same(got, expected):
@@ -171,13 +239,35 @@ def same(got, expected):
                and rel_error(g, e) < TOLERANCE for g, e in zip(got, expected))
 
 
+def _like(got, signature):
+    """Like `same`, but NaN and inf must stand where the signature has them (a mistake whose
+    outputs are not finite, such as the mean of an empty slice)."""
+    for g, s in zip(got, signature):
+        if g.shape != s.shape:
+            return False
+        finite = np.isfinite(s)
+        if not np.array_equal(np.isfinite(g), finite) or not np.array_equal(
+                np.isnan(g), np.isnan(s)):
+            return False
+        if finite.any() and rel_error(g[finite], s[finite]) >= TOLERANCE:
+            return False
+    return True
+
+
+def _shape_hint(got, expected):
+    """A fix for a shape that differs from the expected one only by axes of length 1."""
+    if tuple(d for d in got if d != 1) == tuple(d for d in expected if d != 1):
+        return ": drop or add the axes of length 1 (reshape, .ravel(), or keepdims)"
+    return ""
+
+
 def difference(names, got, expected, against):
     """One sentence on how the first wrong output differs, and which outputs are right."""
     wrong = [i for i, (g, e) in enumerate(zip(got, expected)) if not same((g,), (e,))]
     i = wrong[0]
     g, e, name = got[i], expected[i], names[i]
     if g.shape != e.shape:
-        text = f"{name} has shape {g.shape}, expected {e.shape}"
+        text = f"{name} has shape {g.shape}, expected {e.shape}{_shape_hint(g.shape, e.shape)}"
     elif not np.all(np.isfinite(g)):
         text = f"{name} contains NaN or inf (a division by zero?)"
     else:
@@ -188,35 +278,60 @@ def difference(names, got, expected, against):
                    if right else "")
 
 
-def run_check(checked, fn, cases, reference, *, names, mistakes=(), against, get=None):
+def run_check(checked, fn, cases, reference, *, names, mistakes=(), against, get=None,
+              diagnose=None, after=None):
     """Run `fn` on every case, compare with `reference(*args)`, name a mistake or print "passed".
 
-    names: the outputs' names (a reference returns one array per name). get(fn, case): how to
-    obtain the student's raw result (default: call fn on the case's arguments). A mistake is
-    named when it explains every case: the same outputs, and a crash where it cannot run.
+    names: the outputs' names (a reference returns one array per name; a 0-d one asks the
+    student for a number). get(fn, case): how to obtain the student's raw result (default:
+    call fn on the case's arguments). A mistake is named when it explains every case: the same
+    outputs, and a crash where it cannot run. diagnose(case, got, expected) -> a message or
+    None: for a failure that no mistake explains. after(): what else must hold once every
+    output is right (it raises CheckFailed).
     """
+    expected = [tuple(np.asarray(r, dtype=float) for r in reference(*c.args)) for c in cases]
+    numbers = {n for n, e in zip(names, expected[0]) if e.ndim == 0}
     got, crashes = [], []
     for case in cases:
         try:
             result = get(fn, case) if get else call(checked, fn, case)
-            got.append(as_outputs(checked, result, names))
+            got.append(as_outputs(checked, result, names, numbers))
         except StudentError as crash:
             got.append(None)
             crashes.append(str(crash))
-    expected = [tuple(np.asarray(r, dtype=float) for r in reference(*c.args)) for c in cases]
     failing = [c.label for c, g, e in zip(cases, got, expected) if g is None or not same(g, e)]
     if not failing:
+        if after is not None:
+            after()
         labels = "; ".join(c.label for c in cases)
         passed(checked, f"{len(cases)} cases ({labels}) agree with {against}")
         return
+    if _single_precision(cases, got, expected):
+        raise CheckFailed(f"{checked}: not yet - computed in float32: its 7 digits are too few "
+                          f"for values far from 0 (the large-offset case): compute in float64")
     for mistake in mistakes:
         if matches(mistake, cases, got, failing):
             raise CheckFailed(mistake.message(checked))
     if crashes:
         raise CheckFailed(crashes[0])
     i = next(k for k, c in enumerate(cases) if c.label == failing[0])
+    if diagnose is not None and (message := diagnose(cases[i], got[i], expected[i])):
+        raise CheckFailed(f"{checked}: not yet - {message}")
     raise CheckFailed(f"{checked}: not yet - on the case '{cases[i].label}': "
                       f"{difference(names, got[i], expected[i], against)}")
+
+
+def _single_precision(cases, got, expected):
+    """Whether the outputs look computed in float32 (about 7 digits): wrong by far (more than
+    1e-3) only on a case with values far from 0, and elsewhere right to 1e-5 or better."""
+    if None in got or any(g.shape != e.shape for gs, es in zip(got, expected)
+                          for g, e in zip(gs, es)):
+        return False
+    errors = {c.label: max(rel_error(g, e) for g, e in zip(gs, es))
+              for c, gs, es in zip(cases, got, expected)}
+    far = [label for label in errors if "large offset" in label]
+    return any(errors[label] > 1e-3 for label in far) and all(
+        e < 1e-5 for label, e in errors.items() if label not in far)
 
 
 def matches(mistake, cases, got, failing):
@@ -227,25 +342,34 @@ def matches(mistake, cases, got, failing):
     compared = 0
     for case, g in zip(cases, got):
         try:
-            signature = mistake.outputs(*_copy(case.args))
+            with np.errstate(all="ignore"), warnings.catch_warnings():
+                warnings.simplefilter("ignore", RuntimeWarning)      # the mean of nothing
+                signature = mistake.outputs(*_copy(case.args))
         except (ValueError, IndexError):          # the mistake cannot run on this case
             signature = None
         if g is None and signature is not None:
             return False
         if signature is not None and g is not None:
-            if not same(g, tuple(np.asarray(s, dtype=float) for s in signature)):
+            if not _like(g, tuple(np.asarray(s, dtype=float) for s in signature)):
                 return False
             compared += 1
     return compared > 0
 
 
-def out_of_pair(checked, fn, case):
-    """The `out` of a forward pass that must return (out, cache)."""
+def pair(checked, fn, case):
+    """(out, cache) of a forward pass that must return that pair."""
     result = call(checked, fn, case)
+    if result is None:
+        raise CheckFailed(f"{checked}: not yet - {NONE_MESSAGE}")
     if isinstance(result, np.ndarray):
         raise CheckFailed(f"{checked}: not yet - return a pair (out, cache): the backward pass "
                           f"needs the cache (a dict, e.g. x_hat, std, gamma)")
     if not isinstance(result, (tuple, list)) or len(result) != 2:
-        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache), got "
-                          f"{type(result).__name__}")
-    return result[0]
+        got = f"{len(result)} values" if isinstance(result, (tuple, list)) else _kind(result)
+        raise CheckFailed(f"{checked}: not yet - return a pair (out, cache), got {got}")
+    return result
+
+
+def out_of_pair(checked, fn, case):
+    """The `out` of a forward pass that must return (out, cache)."""
+    return pair(checked, fn, case)[0]

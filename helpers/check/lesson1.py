@@ -10,7 +10,17 @@ import numpy as np
 
 from ..data import make_linear_regression
 from ..optim import SGD
-from .core import Case, CheckFailed, Mistake, as_outputs, call, passed, run_check, same
+from .core import (
+    Case,
+    CheckFailed,
+    Mistake,
+    _is_number,
+    as_outputs,
+    call,
+    passed,
+    run_check,
+    same,
+)
 
 THETA0 = (-1.0, 3.0)          # where lesson 1's paths start: (w, b)
 
@@ -72,9 +82,8 @@ def _check_orders(checked, case, epochs, n, batch_size):
                           f"the order 0, 1, 2, ...; draw order = rng.permutation(n) each epoch")
     if len(epochs) > 1 and all(np.array_equal(o, epochs[0]) for o in epochs[1:]):
         raise CheckFailed(f"{checked}: not yet - the same order every epoch: draw a fresh "
-                          f"rng.permutation(n) at the start of every epoch, from one generator "
-                          f"made before the loop (a generator made inside the loop repeats "
-                          f"its first shuffle)")
+                          f"rng.permutation(n) each epoch from one rng made before the loop "
+                          f"(one made inside it repeats its shuffle)")
 
 
 LOOP_UPDATES = {
@@ -110,17 +119,53 @@ def _check_updates(checked, case, grad, theta, lr):
                       f"theta = theta - lr * grad(theta, idx)")
 
 
+def _run_loop(checked, fn, n, batch_size, lr, num_epochs, seed):
+    """(grad, theta, num_steps) of the student's loop on the line fit with n points."""
+    label = f"n = {n}, batch_size = {batch_size}, {num_epochs} epochs"
+    grad = _RecordedGrad(n, seed=n)
+    result = call(checked, fn, Case(label, ()),
+                  args=(grad, np.array(THETA0), n, batch_size, lr, num_epochs, seed))
+    if isinstance(result, (tuple, list)) and len(result) == 2 and _is_number(result[0]) \
+            and np.ndim(result[1]) == 1:
+        raise CheckFailed(f"{checked}: not yet - theta and num_steps in the wrong order: "
+                          f"return theta, num_steps")
+    theta, num_steps = as_outputs(checked, result, ("theta", "num_steps"),
+                                  numbers=("num_steps",))
+    return label, grad, theta, num_steps
+
+
+def _orders(grad, n, batch_size, num_epochs):
+    """The example order of every epoch, from the recorded batches."""
+    return np.concatenate([idx for _, idx in grad.calls]).reshape(num_epochs, n)
+
+
+def _legacy_orders(seed, n, num_epochs):
+    """The orders of np.random.seed(seed) followed by np.random.permutation(n) per epoch."""
+    legacy = np.random.RandomState(seed)
+    return np.array([legacy.permutation(n) for _ in range(num_epochs)])
+
+
+def _check_seed(checked, fn, case):
+    """The same seed gives the same orders, another seed other ones, from default_rng(seed)."""
+    n, batch_size, lr, num_epochs = case
+    runs = [_run_loop(checked, fn, n, batch_size, lr, num_epochs, seed)[1] for seed in (3, 3, 4)]
+    orders = [_orders(grad, n, batch_size, num_epochs) for grad in runs]
+    if np.array_equal(orders[0], _legacy_orders(3, n, num_epochs)):
+        raise CheckFailed(f"{checked}: not yet - the legacy global generator (np.random.seed): "
+                          f"make rng = np.random.default_rng(seed) and draw rng.permutation(n)")
+    if not np.array_equal(orders[0], orders[1]) or np.array_equal(orders[0], orders[2]):
+        raise CheckFailed(f"{checked}: not yet - the seed is ignored: make rng = "
+                          f"np.random.default_rng(seed) once, before the loop, and shuffle "
+                          f"with rng.permutation(n)")
+
+
 def minibatch_gd(fn):
     """Check fn(grad, theta0, n, batch_size, lr, num_epochs, seed) -> (theta (2,), num_steps):
     mini-batch gradient descent on the line fit of lesson 1, run on four cases."""
     checked = "minibatch_gd"
     cases = [(10, 4, 0.1, 3), (12, 3, 0.2, 2), (6, 6, 0.3, 3), (5, 1, 0.05, 2)]
     for n, batch_size, lr, num_epochs in cases:
-        label = f"n = {n}, batch_size = {batch_size}, {num_epochs} epochs"
-        grad, theta0 = _RecordedGrad(n, seed=n), np.array(THETA0)
-        result = call(checked, fn, Case(label, ()),
-                      args=(grad, theta0, n, batch_size, lr, num_epochs, 0))
-        theta, num_steps = as_outputs(checked, result, ("theta", "num_steps"))
+        label, grad, theta, num_steps = _run_loop(checked, fn, n, batch_size, lr, num_epochs, 0)
         if not grad.calls:
             raise CheckFailed(f"{checked}: not yet - grad was never called: each step calls "
                               f"g = grad(theta, idx) for its batch idx")
@@ -132,10 +177,7 @@ def minibatch_gd(fn):
                               f"number of updates you made ({len(grad.calls)}): count one step "
                               f"per batch")
         _check_updates(checked, label, grad, theta, lr)
-        if not np.array_equal(theta0, THETA0):
-            raise CheckFailed(f"{checked}: not yet - your loop changed the theta0 it was given "
-                              f"(theta -= ... on the caller's array): start from "
-                              f"theta = theta0.copy(), or write theta = theta - lr * g")
+    _check_seed(checked, fn, cases[0])
     total = sum(math.ceil(n / b) * e for n, b, _, e in cases)
     passed(checked, f"{len(cases)} cases ({total} steps): every epoch uses each example once "
                     f"in a fresh order, the last smaller batch is kept, each step is "
@@ -164,14 +206,13 @@ def _run_steps(step):
 
 
 MOMENTUM_MISTAKES = [
-    Mistake("lr accumulated in the velocity (v = momentum * v - lr * grad; theta += v)",
-            "that is the other common form; it walks the same path only while lr is fixed. "
-            "Here, as in PyTorch and helpers.SGD, the velocity sums gradients: "
-            "v = momentum * v + grad, then theta = theta - lr * v",
+    Mistake("lr inside the velocity (v = momentum * v - lr * grad)",
+            "here, as in helpers.SGD and PyTorch, v = momentum * v + grad, then "
+            "theta = theta - lr * v",
             _run_steps(lambda t, v, g, lr, m: (t + (m * v - lr * g), m * v - lr * g))),
-    Mistake("lr accumulated in the velocity (v = momentum * v + lr * grad; theta -= v)",
-            "the velocity here sums plain gradients: v = momentum * v + grad, then "
-            "theta = theta - lr * v (so a change of lr acts at once)",
+    Mistake("lr inside the velocity (v = momentum * v + lr * grad)",
+            "v sums plain gradients: v = momentum * v + grad, then theta = theta - lr * v "
+            "(a change of lr acts at once)",
             _run_steps(lambda t, v, g, lr, m: (t - (m * v + lr * g), m * v + lr * g))),
     Mistake("dampened momentum (v = momentum * v + (1 - momentum) * grad)",
             "that averages the gradients; heavy ball adds the whole gradient: "
@@ -183,6 +224,9 @@ MOMENTUM_MISTAKES = [
             _run_steps(lambda t, v, g, lr, m: (t - lr * v, m * v + g))),
     Mistake("moved up the gradient", "descent steps against it: theta = theta - lr * v",
             _run_steps(lambda t, v, g, lr, m: (t + lr * (m * v + g), m * v + g))),
+    Mistake("momentum ignored (v = grad)", "the velocity carries the past: "
+            "v = momentum * v + grad, then theta = theta - lr * v",
+            _run_steps(lambda t, v, g, lr, m: (t - lr * g, g))),
     Mistake("the new velocity is not returned", "return (theta, v) with the updated v, so the "
             "next step builds on it", _run_steps(lambda t, v, g, lr, m: (t - lr * (m * v + g),
                                                                        v))),
@@ -194,7 +238,7 @@ def _student_steps(checked, fn, case):
     theta, velocity, steps, momentum = case.args
     for g, lr in steps:
         result = call(checked, fn, case, args=(theta.copy(), velocity.copy(), g.copy(), lr,
-                                               momentum))
+                                               momentum), keep_inputs=False)
         theta, velocity = as_outputs(checked, result, ("theta", "velocity"))
     return theta, velocity
 

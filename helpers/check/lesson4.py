@@ -51,18 +51,16 @@ def _running_variant(keras=False, unbiased=True, m_of=values_per_channel, correc
 
 
 RUNNING_MISTAKES = [
-    Mistake("momentum applied to the old value (Keras's convention) and the biased variance "
-            "in running_var", "two things: in PyTorch's convention momentum weights the new "
-            "batch, running = (1 - momentum) * running + momentum * batch; and running_var takes "
-            "the unbiased batch variance, var * m / (m - 1)",
+    Mistake("Keras's convention and the biased variance", "momentum weights the new batch, "
+            "(1 - momentum) * running + momentum * batch; running_var takes var * m / (m - 1)",
             _running_variant(keras=True, unbiased=False)),
     Mistake("biased variance in running_var (the m/(m-1) is missing)",
-            "running_var estimates the variance of the whole population, which the batch "
-            "variance underestimates: take in var * m / (m - 1), m = values per channel",
+            "the batch variance underestimates the population's: take in var * m / (m - 1), "
+            "m = values per channel",
             _running_variant(unbiased=False)),
     Mistake("momentum applied to the old value instead of the new (Keras's convention)",
-            "in PyTorch's convention momentum is the weight of the new batch: "
-            "running = (1 - momentum) * running + momentum * batch_statistic",
+            "PyTorch's momentum weights the new batch: (1 - momentum) * running + momentum * "
+            "batch",
             _running_variant(keras=True)),
     Mistake("m counted as N for images", "each channel's statistics come from m = N * H * W "
             "values, so the correction is m / (m - 1) with that m",
@@ -115,8 +113,8 @@ def _eval_variant(std=lambda var, eps: np.sqrt(var + eps), batch_stats=False):
 
 EVAL_MISTAKES = [
     Mistake("the batch's own statistics instead of the running ones",
-            "eval mode normalises with running_mean and running_var, so an example's output "
-            "does not depend on its batch (and a batch of one works)",
+            "eval mode uses running_mean and running_var, so an output does not depend on its "
+            "batch",
             _eval_variant(batch_stats=True)),
     *std_mistakes(lambda std: _eval_variant(std=std)),
 ]
@@ -132,6 +130,15 @@ def batchnorm_eval(fn):
              _eval_case("large offset (values near 1e4)", 4, (6, 3), loc=1e4)]
     run_check("batchnorm_eval", fn, cases, _engine_eval, names=("out",),
               mistakes=EVAL_MISTAKES, against="helpers.BatchNorm in eval mode")
+
+
+def _sliced(start, mean_axis=0):
+    """outputs(stream, window) of a loop that averages stream[start(t, window):t + 1] over
+    `mean_axis` (None: every value of the slice, the channels too)."""
+    def outputs(stream, window):
+        return (np.array([stream[start(t, window):t + 1].mean(axis=mean_axis)
+                          for t in range(len(stream))]),)
+    return outputs
 
 
 def _window_variant(window_of=lambda w: w, divide_by_window=False, last_only=False):
@@ -162,6 +169,11 @@ WINDOW_MISTAKES = [
             _window_variant(window_of=lambda w: w - 1)),
     Mistake("only the last estimate", "return the estimate after every batch: one row per "
             "batch, shaped like the stream", _window_variant(last_only=True)),
+    Mistake("a negative slice start", "while t + 1 < window, stream[t + 1 - window:] counts "
+            "from the end: start at max(0, t + 1 - window)", _sliced(lambda t, w: t + 1 - w)),
+    Mistake("the mean without axis=0: the channels are averaged together",
+            "average the rows of the slice, one value per channel: .mean(axis=0)",
+            _sliced(lambda t, w: max(0, t + 1 - w), mean_axis=None)),
 ]
 
 
@@ -182,8 +194,8 @@ def window_average(fn):
 
 CONVERT_MISTAKES = [
     Mistake("the number was copied (the convention trap)", "PyTorch's momentum weights the new "
-            "batch, Keras's, CS231n's and ONNX's the old value: between the two kinds, "
-            "momentum becomes 1 - momentum", lambda m, source, target: (m,)),
+            "batch; Keras's, CS231n's and ONNX's the old: between the two it becomes "
+            "1 - momentum", lambda m, source, target: (m,)),
     Mistake("converted between libraries that agree", "when source and target weight the same "
             "value (both 'old', or both 'new'), the number stays",
             lambda m, source, target: (1 - m,)),
@@ -220,11 +232,13 @@ def _lesson_fold(W, b, gamma, beta, running_mean, running_var, eps):
 
 
 def _fold_variant(std=lambda var, eps: np.sqrt(var + eps), shift=True, scale_b=True,
-                  rows=False, mean_sign=-1):
+                  rows=False, mean_sign=-1, with_beta=True, with_gamma=True,
+                  gamma_in_mean=True):
     """The outputs of a fold done another way."""
     def outputs(W, b, gamma, beta, running_mean, running_var, eps):
-        s = gamma / std(running_var, eps)           # rows: fails unless W is square
-        t = beta + mean_sign * s * running_mean if shift else 0.0
+        s = (gamma if with_gamma else 1.0) / std(running_var, eps)  # rows: W must be square
+        s_mean = s if gamma_in_mean else 1.0 / std(running_var, eps)
+        t = (beta if with_beta else 0.0) + mean_sign * s_mean * running_mean if shift else 0.0
         return (s[:, None] * W if rows else W * s), (s * b if scale_b else b) + t
     return outputs
 
@@ -238,6 +252,15 @@ FOLD_MISTAKES = [
             "per column of W: W' = W * s (column j times s_j)", _fold_variant(rows=True)),
     Mistake("running_mean added instead of subtracted", "t = beta - s * running_mean",
             _fold_variant(mean_sign=+1)),
+    Mistake("beta missing from b'", "the shift is t = beta - s * running_mean: "
+            "b' = s * b + beta - s * running_mean", _fold_variant(with_beta=False)),
+    Mistake("the running_mean term missing from b'", "batch norm subtracts running_mean "
+            "first: b' = s * b + beta - s * running_mean", _fold_variant(mean_sign=0)),
+    Mistake("gamma missing from the running_mean term", "s = gamma / sqrt(running_var + eps) "
+            "multiplies everything: t = beta - s * running_mean",
+            _fold_variant(gamma_in_mean=False)),
+    Mistake("gamma missing from s", "batch norm scales by s = gamma / np.sqrt(running_var + "
+            "eps): W' = W * s and b' = s * b + t", _fold_variant(with_gamma=False)),
     *std_mistakes(lambda std: _fold_variant(std=std)),
 ]
 

@@ -6,7 +6,10 @@
                 training, percentile bands, the per-layer activation grid)
     panels.py   slider panels: every position pre-drawn from real runs (cached_panel), and
                 the batch-size x momentum activation panel of every lesson
+    predict.py  predict(question, choices, answer): a prediction question whose wrong
+                choices name the misconception (a widget in a kernel, text elsewhere)
 """
+from .predict import predict
 from .style import setup
 
-__all__ = ["setup"]
+__all__ = ["predict", "setup"]

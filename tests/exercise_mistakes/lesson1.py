@@ -70,18 +70,18 @@ def forgets_lr(*args):
 
 
 def updates_theta0_in_place(*args):
-    """minibatch_gd: your loop changed the theta0 it was given"""
+    """minibatch_gd: changed in place"""
     return loop(*args, in_place=True)
 
 
 def sutskever_form(theta, velocity, g, lr, momentum):
-    """momentum_step: lr accumulated in the velocity (v = momentum * v - lr * grad; theta += v)"""
+    """momentum_step: lr inside the velocity (v = momentum * v - lr * grad)"""
     velocity = momentum * velocity - lr * g
     return theta + velocity, velocity
 
 
 def lr_in_velocity(theta, velocity, g, lr, momentum):
-    """momentum_step: lr accumulated in the velocity (v = momentum * v + lr * grad; theta -= v)"""
+    """momentum_step: lr inside the velocity (v = momentum * v + lr * grad)"""
     velocity = momentum * velocity + lr * g
     return theta - velocity, velocity
 
@@ -107,3 +107,46 @@ def momentum_ascent(theta, velocity, g, lr, momentum):
 def velocity_not_returned(theta, velocity, g, lr, momentum):
     """momentum_step: the new velocity is not returned"""
     return theta - lr * (momentum * velocity + g), velocity
+
+
+# --- what got through before issue 26 ---
+
+
+def steps_and_theta_swapped(*args):
+    """minibatch_gd: theta and num_steps in the wrong order"""
+    theta, steps = loop(*args)
+    return steps, theta
+
+
+def theta_as_list(*args):
+    """minibatch_gd: theta is a list: return a numpy array"""
+    theta, steps = loop(*args)
+    return list(theta), steps
+
+
+def global_permutation(grad, theta0, n, batch_size, lr, num_epochs, seed=0):
+    """minibatch_gd: the seed is ignored"""
+    theta, steps = np.array(theta0, dtype=float), 0
+    for _ in range(num_epochs):
+        order = np.random.permutation(n)                     # the global generator
+        for start in range(0, n, batch_size):
+            theta = theta - lr * grad(theta, order[start:start + batch_size])
+            steps += 1
+    return theta, steps
+
+
+def legacy_seed(grad, theta0, n, batch_size, lr, num_epochs, seed=0):
+    """minibatch_gd: the legacy global generator (np.random.seed)"""
+    np.random.seed(seed)
+    theta, steps = np.array(theta0, dtype=float), 0
+    for _ in range(num_epochs):
+        order = np.random.permutation(n)
+        for start in range(0, n, batch_size):
+            theta = theta - lr * grad(theta, order[start:start + batch_size])
+            steps += 1
+    return theta, steps
+
+
+def momentum_ignored(theta, velocity, g, lr, momentum):
+    """momentum_step: momentum ignored (v = grad)"""
+    return theta - lr * g, g

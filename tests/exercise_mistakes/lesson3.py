@@ -165,3 +165,103 @@ def back_without_transpose(x, gamma, beta, eps=1e-5):
     """batchnorm_forward_images: reshaped back without moving C back to axis 1"""
     rows = x.transpose(0, 2, 3, 1).reshape(-1, x.shape[1])
     return _rows_normalized(rows, gamma, beta, eps).reshape(x.shape)   # C is still last
+
+
+# --- what got through before issue 26 ---
+
+
+def out_as_list(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: out is a list: return a numpy array"""
+    out = gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta
+    return out.tolist(), {}
+
+
+def forgot_return(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: your function returned None: did you forget `return`?"""
+    gamma * (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps) + beta
+
+
+def centres_x_in_place(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: x changed in place"""
+    x -= x.mean(axis=0)
+    std = np.sqrt(x.var(axis=0) + eps)
+    x /= std
+    return gamma * x + beta, {"x_hat": x, "std": std, "gamma": gamma}
+
+
+def cache_without_std(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: the cache has no 'std'"""
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(x.var(axis=0) + eps)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "gamma": gamma}
+
+
+def cache_var_as_std(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: cache['std'] holds var + eps"""
+    var = x.var(axis=0) + eps
+    x_hat = (x - x.mean(axis=0)) / np.sqrt(var)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": var, "gamma": gamma}
+
+
+def dout_scaled_in_place(dout, cache):
+    """batchnorm_backward: dout changed in place"""
+    x_hat, std = cache["x_hat"], cache["std"]
+    dbeta, dgamma = dout.sum(axis=0), (dout * x_hat).sum(axis=0)
+    dout *= cache["gamma"]                                    # now dx_hat, in the caller's array
+    dx = (dout - dout.mean(axis=0) - x_hat * (dout * x_hat).mean(axis=0)) / std
+    return dx, dgamma, dbeta
+
+
+def dbeta_keepdims(dout, cache):
+    """batchnorm_backward: dbeta has shape (1, 5), expected (5,): drop or add the axes of
+    length 1"""
+    x_hat, std, gamma = cache["x_hat"], cache["std"], cache["gamma"]
+    g = dout * gamma
+    dx = (g - g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0)) / std
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0, keepdims=True)
+
+
+def dx_off_by_half(dout, cache):
+    """batchnorm_backward: dx is 0.5 times the right dx (dgamma, dbeta are right"""
+    x_hat, std, gamma = cache["x_hat"], cache["std"], cache["gamma"]
+    g = dout * gamma
+    m = dout.shape[0]
+    dx = (m * g - g.sum(axis=0) - x_hat * (g * x_hat).sum(axis=0)) / (2 * m * std)
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def dx_mean_path_off(dout, cache):
+    """batchnorm_backward: dx does not sum to 0 over the batch (axis 0) (dgamma, dbeta are right"""
+    x_hat, std, gamma = cache["x_hat"], cache["std"], cache["gamma"]
+    g = dout * gamma
+    dx = (g - 0.5 * g.mean(axis=0) - x_hat * (g * x_hat).mean(axis=0)) / std
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def dx_variance_path_off(dout, cache):
+    """batchnorm_backward: dx is off, but sums to 0 and dgamma, dbeta are right"""
+    x_hat, std, gamma = cache["x_hat"], cache["std"], cache["gamma"]
+    g = dout * gamma
+    dx = (g - g.mean(axis=0) - 0.5 * x_hat * (g * x_hat).mean(axis=0)) / std
+    return dx, (dout * x_hat).sum(axis=0), dout.sum(axis=0)
+
+
+def images_unbiased(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward_images: unbiased variance in the normalisation"""
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    var = x.var(axis=(0, 2, 3), ddof=1, keepdims=True)
+    return gamma[:, None, None] * (x - mu) / np.sqrt(var + eps) + beta[:, None, None]
+
+
+def images_eps_on_std(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward_images: eps added to the standard deviation"""
+    mu = x.mean(axis=(0, 2, 3), keepdims=True)
+    std = x.std(axis=(0, 2, 3), keepdims=True)
+    return gamma[:, None, None] * (x - mu) / (std + eps) + beta[:, None, None]
+
+
+def float32_throughout(x, gamma, beta, eps=1e-5):
+    """batchnorm_forward: computed in float32"""
+    x, gamma, beta = (a.astype(np.float32) for a in (x, gamma, beta))
+    mu, var = x.mean(axis=0), x.var(axis=0)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": np.sqrt(var + eps), "gamma": gamma}

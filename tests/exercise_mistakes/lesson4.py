@@ -31,8 +31,7 @@ def keras_convention(running_mean, running_var, x, momentum=0.1):
 
 
 def keras_layer(running_mean, running_var, x, momentum=0.1):          # Keras as it is
-    """update_running_stats: momentum applied to the old value (Keras's convention) and the biased
-    variance in running_var"""
+    """update_running_stats: Keras's convention and the biased variance"""
     mean, var, _ = _batch_stats(x)
     return momentum * running_mean + (1 - momentum) * mean, \
         momentum * running_var + (1 - momentum) * var
@@ -190,3 +189,93 @@ def fold_own_eps(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
     """fold_batchnorm: the eps argument is ignored"""
     s = gamma / np.sqrt(running_var + 0.00001)
     return W * s, s * b + beta - s * running_mean
+
+
+# --- what got through before issue 26 ---
+
+
+def running_in_place(running_mean, running_var, x, momentum=0.1):
+    """update_running_stats: running_mean changed in place"""
+    mean, var, m = _batch_stats(x)
+    running_mean *= 1 - momentum
+    running_mean += momentum * mean
+    return running_mean, (1 - momentum) * running_var + momentum * var * m / (m - 1)
+
+
+def running_as_lists(running_mean, running_var, x, momentum=0.1):
+    """update_running_stats: running_mean is a list: return a numpy array"""
+    mean, var, m = _batch_stats(x)
+    return [(1 - momentum) * a + momentum * b for a, b in zip(running_mean, mean)], \
+        (1 - momentum) * running_var + momentum * var * m / (m - 1)
+
+
+def running_keepdims(running_mean, running_var, x, momentum=0.1):
+    """update_running_stats: running_mean has shape (1, 4), expected (4,): drop or add the axes
+    of length 1"""
+    mean, var, m = _batch_stats(x)
+    return ((1 - momentum) * running_mean + momentum * mean)[None], \
+        (1 - momentum) * running_var + momentum * var * m / (m - 1)
+
+
+def eval_in_place(x, gamma, beta, running_mean, running_var, eps=1e-5):
+    """batchnorm_eval: x changed in place"""
+    x -= _col(running_mean, x)
+    x /= np.sqrt(_col(running_var, x) + eps)
+    return _col(gamma, x) * x + _col(beta, x)
+
+
+def negative_slice_start(stream, window):
+    """window_average: a negative slice start"""
+    return np.array([stream[t + 1 - window:t + 1].mean(axis=0) for t in range(len(stream))])
+
+
+def mean_without_axis(stream, window):
+    """window_average: the mean without axis=0: the channels are averaged together"""
+    return np.array([stream[max(0, t + 1 - window):t + 1].mean() for t in range(len(stream))])
+
+
+def window_in_place(stream, window):
+    """window_average: stream changed in place"""
+    np.cumsum(stream, axis=0, out=stream)                    # the caller's stream is gone
+    out = np.empty_like(stream)
+    for t in range(len(stream)):
+        start = t + 1 - window
+        out[t] = (stream[t] - (stream[start - 1] if start > 0 else 0)) / min(t + 1, window)
+    return out
+
+
+def momentum_as_string(momentum, source, target):
+    """convert_momentum: momentum is a str: return a number"""
+    same_kind = (source == "pytorch") == (target == "pytorch")
+    return str(momentum if same_kind else round(1 - momentum, 10))
+
+
+def fold_forgets_beta(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """fold_batchnorm: beta missing from b'"""
+    s = gamma / np.sqrt(running_var + eps)
+    return W * s, s * (b - running_mean)
+
+
+def fold_forgets_mean(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """fold_batchnorm: the running_mean term missing from b'"""
+    s = gamma / np.sqrt(running_var + eps)
+    return W * s, s * b + beta
+
+
+def fold_mean_without_gamma(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """fold_batchnorm: gamma missing from the running_mean term"""
+    std = np.sqrt(running_var + eps)
+    return W * gamma / std, gamma * b / std + beta - running_mean / std
+
+
+def fold_without_gamma(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """fold_batchnorm: gamma missing from s"""
+    s = 1 / np.sqrt(running_var + eps)
+    return W * s, s * (b - running_mean) + beta
+
+
+def fold_in_place(W, b, gamma, beta, running_mean, running_var, eps=1e-5):
+    """fold_batchnorm: W changed in place"""
+    s = gamma / np.sqrt(running_var + eps)
+    W *= s
+    return W, s * (b - running_mean) + beta

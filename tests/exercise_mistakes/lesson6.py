@@ -204,8 +204,7 @@ def gn_instance_norm(x, gamma, beta, num_groups, eps=1e-5):
 
 
 def gn_layer_norm(x, gamma, beta, num_groups, eps=1e-5):
-    """groupnorm_forward: statistics over the whole example (axes 1, 2, 3): that is layer norm,
-    the groups are ignored"""
+    """groupnorm_forward: statistics over the whole example (axes 1, 2, 3): that is layer norm"""
     return _over(x, gamma, beta, eps, axes=(1, 2, 3))
 
 
@@ -227,8 +226,7 @@ def gn_strided_groups(x, gamma, beta, num_groups, eps=1e-5):
 
 
 def gn_channels_last(x, gamma, beta, num_groups, eps=1e-5):
-    """groupnorm_forward: channels moved last before the reshape (lesson 3's transpose): each row
-    mixes all the channels"""
+    """groupnorm_forward: channels moved last before the reshape (lesson 3's transpose)"""
     n, c, h, w = x.shape
     rows = x.transpose(0, 2, 3, 1).reshape(n, num_groups, -1)    # as for batch norm's images
     mu, var = rows.mean(axis=2, keepdims=True), rows.var(axis=2, keepdims=True)
@@ -389,3 +387,139 @@ def signed_difference(forward, example, companions_a, companions_b):
     """batch_dependence: the signed difference, not its size"""
     out_a, out_b = _two_outputs(forward, example, companions_a, companions_b)
     return (out_a[0] - out_b[0]).max()
+
+
+# --- what got through before issue 26 ---
+
+
+def ln_in_place(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: x changed in place"""
+    x -= x.mean(axis=1, keepdims=True)
+    std = np.sqrt((x ** 2).mean(axis=1, keepdims=True) + eps)
+    x /= std
+    return gamma * x + beta, {"x_hat": x, "std": std, "gamma": gamma}
+
+
+def ln_cache_std_without_eps(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: cache['std'] lacks eps"""
+    mu, var = _ln_stats(x)
+    x_hat = (x - mu) / np.sqrt(var + eps)
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": np.sqrt(var), "gamma": gamma}
+
+
+def ln_back_sums_without_keepdims(dout, cache):
+    """layernorm_backward: the sums of dx without keepdims=True"""
+    x_hat, std, d, g = _ln_parts(dout, cache)
+    dx = (d * g - g.sum(axis=1) - x_hat * (g * x_hat).sum(axis=1)) / (d * std)
+    return (dx, *_ln_params(dout, x_hat))
+
+
+def ln_back_dout_in_place(dout, cache):
+    """layernorm_backward: dout changed in place"""
+    x_hat, std, d, _ = _ln_parts(dout, cache)
+    dgamma, dbeta = _ln_params(dout, x_hat)
+    dout *= cache["gamma"]
+    dx = (d * dout - dout.sum(axis=1, keepdims=True)
+          - x_hat * (dout * x_hat).sum(axis=1, keepdims=True)) / (d * std)
+    return dx, dgamma, dbeta
+
+
+def gn_whole_batch_at_once(x, gamma, beta, num_groups, eps=1e-5):
+    """groupnorm_forward: x.reshape(G, -1): the whole batch normalised at once"""
+    rows = x.reshape(num_groups, -1)
+    mu, var = rows.mean(axis=1, keepdims=True), rows.var(axis=1, keepdims=True)
+    return _affine(((rows - mu) / np.sqrt(var + eps)).reshape(x.shape), gamma, beta), {}
+
+
+def gn_cache_without_std(x, gamma, beta, num_groups, eps=1e-5):
+    """groupnorm_forward: the cache has no 'std'"""
+    rows, mu, var = _gn_rows(x, num_groups)
+    x_hat = ((rows - mu) / np.sqrt(var + eps)).reshape(x.shape)
+    return _affine(x_hat, gamma, beta), {"x_hat": x_hat, "gamma": gamma,
+                                         "num_groups": num_groups}
+
+
+def gn_back_unscaled(dout, cache):
+    """groupnorm_backward: the 1/M is missing"""
+    g, x_hat, std = _gn_parts(dout, cache)
+    dx = (x_hat.shape[2] * g - g.sum(axis=2, keepdims=True)
+          - x_hat * (g * x_hat).sum(axis=2, keepdims=True)) / std
+    return (dx.reshape(dout.shape), *_gn_params(dout, cache))
+
+
+def gn_back_swapped(dout, cache):
+    """groupnorm_backward: dgamma and dbeta swapped"""
+    dgamma, dbeta = _gn_params(dout, cache)
+    return _gn_dx(dout, cache), dbeta, dgamma
+
+
+def gn_back_strided(dout, cache):
+    """groupnorm_backward: groups made of every G-th channel: the reshape mixes channels of
+    different groups"""
+    n, c, h, w = dout.shape
+    groups = cache["num_groups"]
+    gamma = cache["gamma"].reshape(1, -1, 1, 1)
+
+    def rows(a):
+        return a.reshape(n, c // groups, groups, h, w).swapaxes(1, 2).reshape(n, groups, -1)
+    g, x_hat = rows(dout * gamma), rows(cache["x_hat"])
+    std = cache["std"]
+    m = x_hat.shape[2]
+    dx = (m * g - g.sum(axis=2, keepdims=True)
+          - x_hat * (g * x_hat).sum(axis=2, keepdims=True)) / (m * std)
+    dx = dx.reshape(n, groups, c // groups, h, w).swapaxes(1, 2).reshape(dout.shape)
+    return (dx, *_gn_params(dout, cache))
+
+
+def gn_back_channels_last(dout, cache):
+    """groupnorm_backward: channels moved last before the reshape (lesson 3's transpose)"""
+    n, c, h, w = dout.shape
+    groups = cache["num_groups"]
+    g = (dout * cache["gamma"].reshape(1, -1, 1, 1)).transpose(0, 2, 3, 1).reshape(n, groups, -1)
+    x_hat = cache["x_hat"].transpose(0, 2, 3, 1).reshape(n, groups, -1)
+    m = x_hat.shape[2]
+    dx = (m * g - g.sum(axis=2, keepdims=True)
+          - x_hat * (g * x_hat).sum(axis=2, keepdims=True)) / (m * cache["std"])
+    return (dx.reshape(n, h, w, c).transpose(0, 3, 1, 2), *_gn_params(dout, cache))
+
+
+def gn_back_dx_off(dout, cache):
+    """groupnorm_backward: dx is 2 times the right dx (dgamma, dbeta are right"""
+    return (2 * _gn_dx(dout, cache), *_gn_params(dout, cache))
+
+
+def example_in_place(forward, example, companions_a, companions_b):
+    """batch_dependence: companions_a changed in place"""
+    companions_a[0] = example                                # reuses the caller's array
+    out_a = forward(companions_a)
+    out_b = forward(np.concatenate([example[None], companions_b]))
+    return np.abs(out_a[0] - out_b[0]).max()
+
+
+def difference_as_string(forward, example, companions_a, companions_b):
+    """batch_dependence: difference is a str: return a number"""
+    out_a, out_b = _two_outputs(forward, example, companions_a, companions_b)
+    return f"{np.abs(out_a[0] - out_b[0]).max()}"
+
+
+def mean_absolute_difference(forward, example, companions_a, companions_b):
+    """batch_dependence: the mean absolute difference, not the largest"""
+    out_a, out_b = _two_outputs(forward, example, companions_a, companions_b)
+    return np.abs(out_a[0] - out_b[0]).mean()
+
+
+def ln_float32(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: computed in float32"""
+    x = x.astype(np.float32)                                  # 7 digits: 1e6 + 0.5 is 1e6
+    mu, var = _ln_stats(x)
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    return gamma * x_hat + beta, {"x_hat": x_hat, "std": std, "gamma": gamma}
+
+
+def ln_cache_as_tuple(x, gamma, beta, eps=1e-5):
+    """layernorm_forward: the cache is a tuple, not a dict"""
+    mu, var = _ln_stats(x)
+    std = np.sqrt(var + eps)
+    x_hat = (x - mu) / std
+    return gamma * x_hat + beta, (x_hat, std, gamma)
