@@ -4,8 +4,11 @@ Read it in this order, one concept per module:
 
     data.py        the MNIST subset and the seeded 2-D problems
     layers.py      Linear, the nonlinearities, softmax cross-entropy
-    batchnorm.py   batch norm: Algorithm 1, its backward pass (closed form and node by node),
-                   the BatchNorm layer with running statistics for eval mode
+    batchnorm.py   batch norm in training: Algorithm 1, its backward pass (closed form and
+                   node by node), the running-statistics update (EMA, cumulative, window),
+                   the BatchNorm layer with its running statistics
+    batchnorm_eval.py  batch norm after training: population statistics, Algorithm 2, eval
+                   mode with chosen statistics, both modes compared, folding into Linear
     normalization.py  for small batches: layer norm, group norm, batch renormalization
     network.py     Sequential and make_mlp, the network every lesson trains
     optim.py       SGD with heavy-ball momentum
@@ -14,6 +17,7 @@ Read it in this order, one concept per module:
     recording.py   per-layer activation statistics over training (what the panels draw)
     progress.py    the progress bar of long runs
     gradcheck.py   finite-difference gradient checks
+    validate.py    the input checks: an integer argument (sizes, counts, steps), a finite array
 
 Beside the engine, not needed to read it:
 
@@ -29,17 +33,32 @@ for _var in ("OPENBLAS_NUM_THREADS", "OMP_NUM_THREADS", "MKL_NUM_THREADS"):
     os.environ.setdefault(_var, "1")
 
 from .batchnorm import (  # noqa: E402
+    CONVENTIONS,
     BatchNorm,
-    NonFiniteError,
     batchnorm_backward,
     batchnorm_backward_graph,
     batchnorm_forward,
+    convert_momentum,
+    ema_update,
     frozen_running_stats,
+    running_estimates,
     values_per_channel,
+)
+from .batchnorm_eval import (  # noqa: E402
+    RunningStatsSweep,
+    compare_modes,
+    fold_batchnorm,
+    forward_batch_stats,
+    get_running_stats,
+    population_stats,
+    recompute_running_stats,
+    set_running_stats,
+    train_mode_logits,
+    using_running_stats,
 )
 from .data import load_mnist, make_blobs, make_linear_regression  # noqa: E402
 from .divergence import cross_entropy_divergence, least_squares_divergence  # noqa: E402
-from .gradcheck import numerical_gradient, rel_error  # noqa: E402
+from .gradcheck import gradient_errors, numerical_gradient, rel_error  # noqa: E402
 from .layers import (  # noqa: E402
     Linear,
     ReLU,
@@ -65,13 +84,19 @@ from .optim import SGD  # noqa: E402
 from .progress import progress_bar  # noqa: E402
 from .recording import PERCENTILES, Recorder  # noqa: E402
 from .training import History, iterate_minibatches, steps_per_epoch, train  # noqa: E402
+from .validate import NonFiniteError  # noqa: E402
 
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
-    "NonFiniteError", "frozen_running_stats", "values_per_channel",
+    "NonFiniteError", "frozen_running_stats", "values_per_channel", "ema_update",
+    "running_estimates",
+    "CONVENTIONS", "convert_momentum",
+    "RunningStatsSweep", "compare_modes", "fold_batchnorm", "forward_batch_stats",
+    "get_running_stats", "population_stats", "recompute_running_stats", "set_running_stats",
+    "train_mode_logits", "using_running_stats",
     "load_mnist", "make_blobs", "make_linear_regression",
     "cross_entropy_divergence", "least_squares_divergence",
-    "numerical_gradient", "rel_error",
+    "gradient_errors", "numerical_gradient", "rel_error",
     "Linear", "Sigmoid", "Tanh", "ReLU", "init_weights", "softmax", "softmax_cross_entropy",
     "Sequential", "make_mlp", "SGD", "PERCENTILES", "Recorder",
     "LayerNorm", "GroupNorm", "BatchRenorm", "layernorm_forward", "layernorm_backward",

@@ -9,6 +9,8 @@ from contextlib import contextmanager
 
 import numpy as np
 
+from .validate import NonFiniteError, check_finite, check_int  # noqa: F401 (re-exported)
+
 
 def _check_x(x, num_features):
     """Validate `x` for `num_features` channels; return it as a float array."""
@@ -22,23 +24,6 @@ def _check_x(x, num_features):
         raise ValueError(f"batch norm expected {num_features} features on axis 1, "
                          f"got shape {x.shape} with {x.shape[1]}")
     return x if np.issubdtype(x.dtype, np.floating) else x.astype(np.float64)
-
-
-class NonFiniteError(ValueError):
-    """An array that must be finite holds nan or inf (a ValueError naming the first bad index)."""
-
-
-def check_finite(name, a):
-    """Raise NonFiniteError if the array `a` holds nan or inf, naming `name`, the first bad
-    index and how many values are bad; integer arrays always pass."""
-    a = np.asarray(a)
-    if not np.issubdtype(a.dtype, np.inexact):
-        return
-    bad = ~np.isfinite(a)
-    if bad.any():
-        index = tuple(int(i) for i in np.argwhere(bad)[0])
-        raise NonFiniteError(f"{name} must be finite, got {a[index]} at index {index} "
-                             f"({int(bad.sum())} of {a.size} values are nan or inf)")
 
 
 def _axes_and_shape(x):
@@ -141,6 +126,73 @@ def batchnorm_backward_graph(dout, cache):
     return dx, dgamma, dbeta
 
 
+def ema_update(running, batch_stat, momentum):
+    """One exponential-moving-average step, momentum weighting the new batch (PyTorch's
+    convention): running <- (1 - momentum) * running + momentum * batch_stat. Arrays (C,)."""
+    return (1 - momentum) * running + momentum * batch_stat
+
+
+# Which value each library's `momentum` weights in the running-statistics update
+# (PyTorch nn.BatchNorm docs; Keras 3 BatchNormalization source; CS231n assignment 2
+# batchnorm_forward; ONNX BatchNormalization operator).
+CONVENTIONS = {"pytorch": "new", "keras": "old", "cs231n": "old", "onnx": "old"}
+
+
+def weight_of_new(momentum, convention):
+    """The weight on the new batch that `momentum` means in `convention` (a CONVENTIONS key)."""
+    if convention not in CONVENTIONS:
+        raise ValueError(f"convention must be one of {tuple(CONVENTIONS)}, got {convention!r}")
+    if isinstance(momentum, bool) or not isinstance(momentum, (int, float, np.floating)) \
+            or not 0.0 <= momentum <= 1.0:
+        raise ValueError(f"momentum must be a number in [0, 1], got {momentum!r}")
+    return float(momentum) if CONVENTIONS[convention] == "new" else 1.0 - float(momentum)
+
+
+def convert_momentum(momentum, source="keras", target="pytorch"):
+    """The `momentum` that gives the same running statistics in `target`'s convention."""
+    a = weight_of_new(momentum, source)            # weight of the new batch
+    weight_of_new(0.0, target)                      # validates the target's name
+    return a if CONVENTIONS[target] == "new" else 1.0 - a
+
+
+def running_update(running, batch_stat, momentum, k):
+    """The running estimate after the k-th batch (k = 1, 2, ...): the EMA with this momentum,
+    or for momentum=None the cumulative average of all k batches (weight 1/k on the k-th)."""
+    return ema_update(running, batch_stat, 1.0 / k if momentum is None else momentum)
+
+
+def window_average(recent):
+    """The plain average of the last batches' statistics: recent is a list of (C,) arrays."""
+    return np.mean(recent, axis=0)
+
+
+def running_estimates(stream, momentum=0.1, window=None, init=0.0):
+    """The running estimate after each batch of `stream` (T, C) or (T,); same shape back.
+
+    The rule a `BatchNorm` with this momentum or window follows: EMA for a momentum (PyTorch's
+    convention), cumulative average for momentum=None, plain average of the last N batches for
+    window=N. init: the value before the first batch (0 for running_mean, 1 for running_var),
+    which only the EMA remembers.
+    """
+    stream = np.asarray(stream, dtype=float)
+    if stream.ndim not in (1, 2) or len(stream) == 0:
+        raise ValueError(f"stream must be (T,) or (T, C) with T >= 1, got shape {stream.shape}")
+    if window is not None:
+        check_int("window", window)
+    elif momentum is not None:
+        weight_of_new(momentum, "pytorch")          # a number in [0, 1]
+    recent = deque(maxlen=window) if window else None
+    out, r = np.empty_like(stream), np.full(stream.shape[1:], float(init))
+    for k, s in enumerate(stream, start=1):
+        if recent is not None:
+            recent.append(s)
+            r = window_average(list(recent))
+        else:
+            r = running_update(r, s, momentum, k)
+        out[k - 1] = r
+    return out
+
+
 class BatchNorm:
     """A batch-norm layer with learned gamma/beta and running estimates for eval mode.
 
@@ -155,18 +207,14 @@ class BatchNorm:
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None):
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
-                or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        check_int("num_features", num_features)
         if momentum is not None and not (isinstance(momentum, (int, float, np.floating))
                                          and 0.0 <= momentum <= 1.0):
             raise ValueError(f"momentum must be a number in [0, 1] or None, got {momentum!r}")
         if not (isinstance(eps, (int, float, np.floating)) and eps > 0):
             raise ValueError(f"eps must be a positive number, got {eps!r}")
-        if window is not None and (isinstance(window, bool)
-                                   or not isinstance(window, (int, np.integer)) or window < 1):
-            raise ValueError(f"window must be a positive int (a number of batches) or None, "
-                             f"got {window!r}")
+        if window is not None:
+            check_int("window", window)
         self.num_features, self.momentum = num_features, momentum
         self.eps, self.window = eps, window
         self.gamma = np.ones(num_features)
@@ -227,13 +275,12 @@ class BatchNorm:
         self.num_batches_tracked += 1
         if self._recent is not None:                 # average of the last `window` batches
             self._recent.append((batch_mean, batch_var))
-            self.running_mean = np.mean([mu for mu, _ in self._recent], axis=0)
-            self.running_var = np.mean([var for _, var in self._recent], axis=0)
+            self.running_mean = window_average([mu for mu, _ in self._recent])
+            self.running_var = window_average([var for _, var in self._recent])
             return
-        # momentum=None: weight 1/k for the k-th batch gives the plain average of all batches
-        w = 1.0 / self.num_batches_tracked if self.momentum is None else self.momentum
-        self.running_mean = (1 - w) * self.running_mean + w * batch_mean
-        self.running_var = (1 - w) * self.running_var + w * batch_var
+        k = self.num_batches_tracked
+        self.running_mean = running_update(self.running_mean, batch_mean, self.momentum, k)
+        self.running_var = running_update(self.running_var, batch_var, self.momentum, k)
 
     def backward(self, dout):
         """dout: shaped like the last forward's x. Returns dx; stores dgamma, dbeta."""

@@ -5,8 +5,6 @@ touches the network and never unpickles. The generators take an explicit `seed` 
 never numpy's global random state.
 """
 
-from __future__ import annotations
-
 import hashlib
 import numbers
 import zipfile
@@ -14,14 +12,16 @@ from pathlib import Path
 
 import numpy as np
 
+from .validate import check_int
+
 DATA_DIR = Path(__file__).resolve().parent.parent / "data"
 MNIST_FILE = "mnist_5k.npz"
 MNIST_SHA256 = "e11e964f5c023f81895f5e4f7c555f2f33a9e5336a923091e0b6357081c55ed3"
 _KEYS = ("X_train", "y_train", "X_test", "y_test")
-_CACHE: dict[tuple, tuple[np.ndarray, ...]] = {}
+_CACHE = {}                           # (path, size, mtime) -> the four arrays
 
 
-def _sha256(path: Path) -> str:
+def _sha256(path):
     h = hashlib.sha256()
     with open(path, "rb") as f:
         for block in iter(lambda: f.read(1 << 20), b""):
@@ -29,7 +29,7 @@ def _sha256(path: Path) -> str:
     return h.hexdigest()
 
 
-def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
+def _read_npz(path):
     """Read the four arrays of an .npz, refusing pickled (object) arrays."""
     try:
         with np.load(path, allow_pickle=False) as npz:
@@ -41,7 +41,7 @@ def _read_npz(path: Path) -> tuple[np.ndarray, ...]:
     return arrays
 
 
-def _load_verified(path: Path) -> tuple[np.ndarray, ...]:
+def _load_verified(path):
     """Raw (X_train, y_train, X_test, y_test) as stored (uint8), cached per file version."""
     if not path.is_file():
         raise FileNotFoundError(
@@ -65,22 +65,16 @@ def _load_verified(path: Path) -> tuple[np.ndarray, ...]:
 
 
 def load_mnist(path=None, flatten=True, normalize=True):
-    """Load the 5,000-image MNIST subset with its fixed stratified split.
+    """The 5,000-image MNIST subset with its fixed stratified split:
+    (X_train, y_train, X_test, y_test).
 
-    Args:
-        path: the .npz file, or a directory holding mnist_5k.npz; default DATA_DIR.
-        flatten: images as rows of 784 pixels (float64) instead of (28, 28).
-        normalize: pixels scaled to [0, 1] as float64 instead of raw 0..255.
-
-    Returns:
-        X_train (4000, 784) or (4000, 28, 28); y_train (4000,) int64 in 0..9;
-        X_test (1000, 784) or (1000, 28, 28); y_test (1000,) int64.
-        X is float64 unless flatten=False and normalize=False, which gives the raw uint8.
-        Arrays are fresh copies: modifying them does not affect later calls.
-
-    Raises:
-        FileNotFoundError: the file is missing (the message says how to rebuild it).
-        ValueError: the SHA-256 differs from MNIST_SHA256, or the file cannot be read.
+    X_train (4000, 784) and X_test (1000, 784), or (N, 28, 28) with flatten=False; y_train
+    (4000,) and y_test (1000,) int64 in 0..9. normalize=True scales the pixels to [0, 1]
+    (float64); X is float64 unless flatten=False and normalize=False, which gives the raw
+    uint8. Arrays are fresh copies: modifying them does not affect later calls.
+    path: the .npz file, or a directory holding mnist_5k.npz (default DATA_DIR).
+    A missing file raises FileNotFoundError (saying how to rebuild it); a file whose SHA-256
+    differs from MNIST_SHA256, or that cannot be read, raises ValueError.
     """
     path = Path(DATA_DIR if path is None else path).expanduser().resolve()
     if path.is_dir():
@@ -94,14 +88,6 @@ def load_mnist(path=None, flatten=True, normalize=True):
         return X.astype(np.float64) if flatten else X.copy()
 
     return images(X_train), y_train.astype(np.int64), images(X_test), y_test.astype(np.int64)
-
-
-def _check_int(name, value, minimum):
-    if isinstance(value, bool) or not isinstance(value, numbers.Integral):
-        raise TypeError(f"{name} must be an integer, got {type(value).__name__} {value!r}")
-    if value < minimum:
-        raise ValueError(f"{name} must be >= {minimum}, got {value}")
-    return int(value)
 
 
 def _check_nonneg(name, value):
@@ -120,23 +106,19 @@ def _rng(seed, rng):
         if not isinstance(rng, np.random.Generator):
             raise TypeError(f"rng must be a numpy.random.Generator, got {type(rng).__name__}")
         return rng
-    return np.random.default_rng(_check_int("seed", 0 if seed is None else seed, 0))
+    return np.random.default_rng(check_int("seed", 0 if seed is None else seed, 0))
 
 
 def make_linear_regression(n=200, w=(2.0, -1.0), noise=0.5, seed=None, rng=None):
     """Noisy line y = w0 * x + w1 + noise * eps, with x ~ U(-2, 2) and eps ~ N(0, 1).
 
     A model with parameters theta = (w0, w1) (slope, intercept) has a 2-D loss surface to draw;
-    its least-squares minimum lies near `w`.
+    its least-squares minimum lies near `w`. Returns X (n, 1) and y (n,), float64.
 
-    Args:
-        n: number of points (int >= 1). w: true (slope, intercept). noise: std of eps (>= 0).
-        seed: int >= 0 (default 0), or rng: a numpy.random.Generator (not both).
-
-    Returns:
-        X (n, 1) float64, y (n,) float64.
+    n: number of points (>= 1); w: the true (slope, intercept); noise: std of eps (>= 0);
+    seed: int >= 0 (default 0), or rng: a numpy.random.Generator (not both).
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     noise = _check_nonneg("noise", noise)
     w = np.asarray(w, dtype=np.float64)
     if w.shape != (2,) or not np.all(np.isfinite(w)):
@@ -149,21 +131,17 @@ def make_linear_regression(n=200, w=(2.0, -1.0), noise=0.5, seed=None, rng=None)
 
 def make_blobs(n=200, centers=2, std=1.0, seed=None, rng=None):
     """Gaussian blobs in 2-D, one class per center, classes as balanced as n allows.
+    Returns X (n, 2) float64 and y (n,) int64 in 0..k-1, rows in shuffled order.
 
-    Args:
-        n: number of points (int >= number of centers).
-        centers: k (int >= 1): k centers evenly spaced on a circle of radius 2 around the
-            origin, starting at (2, 0); or an array (k, 2) of explicit centers.
-        std: standard deviation of each blob (>= 0).
-        seed: int >= 0 (default 0), or rng: a numpy.random.Generator (not both).
-
-    Returns:
-        X (n, 2) float64, y (n,) int64 in 0..k-1, rows in shuffled order.
+    n: number of points (>= the number of centers); centers: k (>= 1) centers evenly spaced
+    on a circle of radius 2 around the origin, starting at (2, 0), or an array (k, 2) of
+    explicit centers; std: standard deviation of each blob (>= 0); seed: int >= 0 (default
+    0), or rng: a numpy.random.Generator (not both).
     """
-    n = _check_int("n", n, 1)
+    n = check_int("n", n, 1)
     std = _check_nonneg("std", std)
     if isinstance(centers, numbers.Integral) and not isinstance(centers, bool):
-        k = _check_int("centers", centers, 1)
+        k = check_int("centers", centers, 1)
         angles = 2 * np.pi * np.arange(k) / k
         C = 2.0 * np.column_stack([np.cos(angles), np.sin(angles)])
     else:

@@ -38,3 +38,17 @@ def numerical_gradient(f, x, dout=None, h=1e-5):
         diff = plus - minus if dout is None else np.sum((plus - minus) * dout)
         grad[i] = diff / (2 * h)
     return grad
+
+
+def gradient_errors(forward, backward, x, gamma, beta, dout):
+    """Relative errors of a normalization layer's backward pass against central differences.
+
+    forward(x, gamma, beta) -> (out, cache); backward(dout, cache) -> (dx, dgamma, dbeta).
+    x, dout: shaped like the layer's input; gamma, beta: (C,). Returns {"dx", "dgamma",
+    "dbeta"} -> relative error (`rel_error`) of each against `numerical_gradient`.
+    """
+    _, cache = forward(x, gamma, beta)
+    analytic = backward(dout, cache)
+    return {name: rel_error(grad, numerical_gradient(lambda: forward(x, gamma, beta)[0], wrt,
+                                                     dout))
+            for name, grad, wrt in zip(("dx", "dgamma", "dbeta"), analytic, (x, gamma, beta))}

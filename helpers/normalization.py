@@ -13,6 +13,7 @@ where batch norm goes. They differ in the values the statistics are taken over
 import numpy as np
 
 from .batchnorm import BatchNorm, batchnorm_backward, batchnorm_forward, values_per_channel
+from .validate import check_int
 
 
 def _as_float(x, what):
@@ -116,8 +117,7 @@ def groupnorm_forward(x, gamma, beta, num_groups, eps=1e-5):
     x = _as_float(x, "group norm")
     n, c = x.shape[:2]
     gamma, beta = _check_affine(gamma, beta, c, "group norm")
-    if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) \
-            or num_groups < 1 or c % num_groups:
+    if check_int("num_groups", num_groups) and c % num_groups:
         raise ValueError(f"num_groups must be a positive int that divides the C={c} channels, "
                          f"got {num_groups!r}")
     _check_eps(eps)
@@ -222,9 +222,7 @@ class _PerExampleNorm:
     so training and eval mode are one computation (Sequential.train/eval leave them alone)."""
 
     def __init__(self, num_features, eps):
-        if isinstance(num_features, bool) or not isinstance(num_features, (int, np.integer)) \
-                or num_features < 1:
-            raise ValueError(f"num_features must be a positive int, got {num_features!r}")
+        check_int("num_features", num_features)
         _check_eps(eps)
         self.num_features, self.eps = num_features, eps
         self.params = {"gamma": np.ones(num_features), "beta": np.zeros(num_features)}
@@ -264,8 +262,7 @@ class GroupNorm(_PerExampleNorm):
 
     def __init__(self, num_features, num_groups, eps=1e-5):
         super().__init__(num_features, eps)
-        if isinstance(num_groups, bool) or not isinstance(num_groups, (int, np.integer)) \
-                or num_groups < 1 or num_features % num_groups:
+        if check_int("num_groups", num_groups) and num_features % num_groups:
             raise ValueError(f"num_groups must be a positive int that divides num_features="
                              f"{num_features}, got {num_groups!r}")
         self.num_groups = num_groups
@@ -299,9 +296,8 @@ class BatchRenorm(BatchNorm):
                  relax_steps=None):
         super().__init__(num_features, momentum=momentum, eps=eps)
         _check_limits(r_max, d_max)
-        if relax_steps is not None and (isinstance(relax_steps, bool) or not isinstance(
-                relax_steps, (int, np.integer)) or relax_steps < 1):
-            raise ValueError(f"relax_steps must be a positive int or None, got {relax_steps!r}")
+        if relax_steps is not None:
+            check_int("relax_steps", relax_steps)
         self.r_max, self.d_max, self.relax_steps = r_max, d_max, relax_steps
         self.r = self.d = None
 

@@ -10,12 +10,13 @@ from dataclasses import dataclass, field
 
 import numpy as np
 
-from .batchnorm import NonFiniteError, check_finite, frozen_running_stats
+from .batchnorm import frozen_running_stats
 from .divergence import cross_entropy_divergence
 from .layers import softmax_cross_entropy
 from .optim import SGD
 from .progress import progress_bar
 from .recording import PRE_BINS, Recorder
+from .validate import NonFiniteError, check_finite, check_int
 
 
 def steps_per_epoch(n, batch_size, drop_last=False):
@@ -25,9 +26,7 @@ def steps_per_epoch(n, batch_size, drop_last=False):
 
 def check_batch_size(n, batch_size):
     """Raise ValueError unless batch_size is an int from 1 to n."""
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 1 <= batch_size <= n:
-        raise ValueError(f"batch_size must be an int from 1 to N={n}, got {batch_size!r}")
+    check_int("batch_size", batch_size, 1, n)
 
 
 def iterate_minibatches(n, batch_size, rng, drop_last=False):
@@ -109,8 +108,7 @@ def train(model, X, y, *, batch_size, lr, num_steps=None, num_epochs=None, momen
     if (num_steps is None) == (num_epochs is None):
         raise ValueError("give exactly one of num_steps and num_epochs")
     count = num_steps if num_steps is not None else num_epochs
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"num_steps / num_epochs must be an int >= 1, got {count!r}")
+    check_int("num_steps" if num_steps is not None else "num_epochs", count)
     for name, a in (("X", X), ("y", y), ("X_test", X_test), ("y_test", y_test)):
         if a is not None:
             check_finite(f"train()'s {name}", a)

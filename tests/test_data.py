@@ -175,7 +175,7 @@ def test_blobs_shapes_labels_centers():
 @pytest.mark.parametrize(
     "call, exc, message",
     [
-        (lambda: make_linear_regression(n=0), ValueError, "n must be >= 1, got 0"),
+        (lambda: make_linear_regression(n=0), ValueError, "n must be an integer >= 1, got 0"),
         (lambda: make_linear_regression(n=2.5), TypeError, "n must be an integer, got float 2.5"),
         (lambda: make_linear_regression(n=True), TypeError, "n must be an integer, got bool True"),
         (lambda: make_linear_regression(noise=-1), ValueError,
@@ -188,10 +188,10 @@ def test_blobs_shapes_labels_centers():
          "rng must be a numpy.random.Generator, got int"),
         (lambda: make_linear_regression(seed=1, rng=np.random.default_rng()), ValueError,
          "pass either seed or rng, not both"),
-        (lambda: make_blobs(n=-3), ValueError, "n must be >= 1, got -3"),
+        (lambda: make_blobs(n=-3), ValueError, "n must be an integer >= 1, got -3"),
         (lambda: make_blobs(n="10"), TypeError, "n must be an integer, got str '10'"),
         (lambda: make_blobs(std=-0.5), ValueError, "std must be finite and >= 0, got -0.5"),
-        (lambda: make_blobs(centers=0), ValueError, "centers must be >= 1, got 0"),
+        (lambda: make_blobs(centers=0), ValueError, "centers must be an integer >= 1, got 0"),
         (lambda: make_blobs(centers=[1, 2, 3]), ValueError,
          "centers must be an int or a (k, 2) array, got shape (3,)"),
         (lambda: make_blobs(n=2, centers=3), ValueError,

@@ -18,7 +18,6 @@ from helpers.check import lesson1 as check1
 from helpers.check import lesson3 as check3
 from helpers.check import lesson4 as check4
 from helpers.check import lesson6 as check6
-from helpers.lessons import lesson4_running
 
 ROOT = Path(__file__).resolve().parent.parent
 EXERCISES = ROOT / "notebooks" / "exercises"
@@ -163,8 +162,8 @@ REFERENCES = [
     ("batchnorm_backward", helpers.batchnorm_backward),
     ("batchnorm_backward", helpers.batchnorm_backward_graph),
     ("batchnorm_forward_images", lambda x, g, b, eps: helpers.batchnorm_forward(x, g, b, eps)[0]),
-    ("convert_momentum", lesson4_running.convert_momentum),
-    ("window_average", lambda stream, window: lesson4_running.running_estimates(
+    ("convert_momentum", helpers.convert_momentum),
+    ("window_average", lambda stream, window: helpers.running_estimates(
         stream, window=window)),
     ("layernorm_forward", helpers.layernorm_forward),
     ("layernorm_backward", helpers.layernorm_backward),

@@ -213,18 +213,26 @@ def test_mlp_gradient_and_per_example_spread(seed):
 @pytest.mark.parametrize("kwargs,match", [
     (dict(batch_size=0, lr=0.1, num_epochs=1), "batch_size"),
     (dict(batch_size=N + 1, lr=0.1, num_epochs=1), "batch_size"),
-    (dict(batch_size=2.0, lr=0.1, num_epochs=1), "batch_size"),
     (dict(batch_size=5, lr=-0.1, num_epochs=1), "lr"),
     (dict(batch_size=5, lr=0.1, momentum=1.0, num_epochs=1), "momentum"),
     (dict(batch_size=5, lr=0.1), "exactly one"),
     (dict(batch_size=5, lr=0.1, num_epochs=1, num_steps=3), "exactly one"),
     (dict(batch_size=5, lr=0.1, num_epochs=1, theta0=(1.0, 2.0, 3.0)), "theta0"),
-    (dict(batch_size=5, lr=0.1, num_epochs=2.5), "int >= 1"),
-    (dict(batch_size=5, lr=0.1, num_steps=0), "int >= 1"),
+    (dict(batch_size=5, lr=0.1, num_steps=0), "num_steps must be an integer >= 1, got 0"),
 ])
 def test_descend_rejects_bad_arguments(line, kwargs, match):
     X, y = line
     with pytest.raises(ValueError, match=match):
+        descent.descend(X, y, **kwargs)
+
+
+@pytest.mark.parametrize("kwargs,match", [
+    (dict(batch_size=2.0, lr=0.1, num_epochs=1), "batch_size must be an integer, got float 2.0"),
+    (dict(batch_size=5, lr=0.1, num_epochs=2.5), "num_epochs must be an integer, got float 2.5"),
+])
+def test_descend_rejects_non_integer_counts(line, kwargs, match):
+    X, y = line
+    with pytest.raises(TypeError, match=match):
         descent.descend(X, y, **kwargs)
 
 

@@ -6,7 +6,7 @@ import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers import make_mlp, softmax_cross_entropy, train
+from helpers import make_mlp, softmax, softmax_cross_entropy, train
 from helpers.display.panels import run_summary
 from helpers.layers import Linear
 from helpers.lessons import lesson2_figures as shift_figs
@@ -619,7 +619,7 @@ def test_output_sharpness_is_the_largest_hessian_eigenvalue(subset, rng):
 
 
 def test_softmax_rows_sum_to_one():
-    p = begin.softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
+    p = softmax(np.array([[1000.0, 0.0], [0.0, 0.0]]))
     np.testing.assert_allclose(p, [[1.0, 0.0], [0.5, 0.5]])
 
 

@@ -1,34 +1,36 @@
 """Lesson 4 (batch norm at inference): running estimates against BatchNorm and closed forms,
 momentum conventions, population and precise statistics, folding, and the lesson's widgets
-(helpers/lessons/lesson4_running.py, lesson4_eval.py, lesson4_tracking.py, lesson4_trap.py,
-lesson4_figures.py, lesson4_trap_figures.py)."""
+(the engine's helpers/batchnorm.py and batchnorm_eval.py; helpers/lessons/lesson4_running.py,
+lesson4_eval.py, lesson4_tracking.py, lesson4_trap.py, lesson4_figures.py,
+lesson4_trap_figures.py)."""
 import copy
 
 import matplotlib.pyplot as plt
 import numpy as np
 import pytest
 
-from helpers import BatchNorm, Linear, Sequential, Sigmoid, frozen_running_stats, make_mlp
+from helpers import (
+    BatchNorm,
+    Linear,
+    Sequential,
+    Sigmoid,
+    compare_modes,
+    convert_momentum,
+    fold_batchnorm,
+    forward_batch_stats,
+    frozen_running_stats,
+    get_running_stats,
+    make_mlp,
+    population_stats,
+    recompute_running_stats,
+    running_estimates,
+    set_running_stats,
+)
 from helpers.display.figures import activation_limits
 from helpers.display.panels import activation_panel
 from helpers.lessons import lesson4_figures as ip
-from helpers.lessons.lesson4_eval import (
-    fold_batchnorm,
-    forward_batch_stats,
-    get_running_stats,
-    inference_cost,
-    population_stats,
-    recompute_running_stats,
-    set_running_stats,
-    single_batch_stats,
-    train_eval_gap,
-)
-from helpers.lessons.lesson4_running import (
-    convert_momentum,
-    effective_window,
-    ema_update,
-    running_estimates,
-)
+from helpers.lessons.lesson4_eval import inference_cost, single_batch_stats
+from helpers.lessons.lesson4_running import effective_window, stream_as_written, update_as_written
 from helpers.lessons.lesson4_tracking import (
     settled_step,
     spread_ratio,
@@ -81,11 +83,11 @@ def test_convert_momentum_values_and_round_trip():
 def test_both_conventions_give_identical_running_stats(rng):
     stream = rng.normal(size=(200, 5))
     for keras_m in (0.5, 0.9, 0.99):
-        keras = running_estimates(stream, keras_m, convention="keras")
+        keras = stream_as_written(stream, keras_m, "keras")
         torch = running_estimates(stream, convert_momentum(keras_m, "keras", "pytorch"))
         assert np.array_equal(keras, torch)
     # the unconverted number is a different average
-    assert not np.allclose(running_estimates(stream, 0.9, convention="keras"),
+    assert not np.allclose(stream_as_written(stream, 0.9, "keras"),
                            running_estimates(stream, 0.9))
 
 
@@ -97,8 +99,8 @@ def test_batchnorm_layer_with_converted_momentum_equals_keras_formula(rng):
         xb = rng.normal(2.0, 3.0, size=(8, 3))
         bn.forward(xb)
         last.forward(xb)
-        mean = ema_update(mean, last.running_mean, 0.9, convention="keras")
-        var = ema_update(var, last.running_var, 0.9, convention="keras")
+        mean = update_as_written(mean, last.running_mean, 0.9, "keras")
+        var = update_as_written(var, last.running_var, 0.9, "keras")
     assert np.array_equal(bn.running_mean, mean) and np.array_equal(bn.running_var, var)
 
 
@@ -166,9 +168,8 @@ def test_running_estimates_closed_forms(rng):
 @pytest.mark.parametrize("bad, match", [
     (dict(stream=np.zeros((0, 2))), r"stream must be .* got shape \(0, 2\)"),
     (dict(stream=np.zeros((2, 2, 2))), r"stream must be .* got shape \(2, 2, 2\)"),
-    (dict(stream=np.zeros(3), window=0), "window must be a positive int, got 0"),
-    (dict(stream=np.zeros(3), momentum=2.0), r"momentum must be a number in \[0, 1\], got 2.0"),
-    (dict(stream=np.zeros(3), convention="caffe"), "convention must be one of .* got 'caffe'")])
+    (dict(stream=np.zeros(3), window=0), "window must be an integer >= 1, got 0"),
+    (dict(stream=np.zeros(3), momentum=2.0), r"momentum must be a number in \[0, 1\], got 2.0")])
 def test_running_estimates_errors(bad, match):
     with pytest.raises(ValueError, match=match):
         running_estimates(**bad)
@@ -209,7 +210,7 @@ def test_recompute_running_stats_is_algorithm_2(rng):
                                rtol=1e-12, atol=1e-14)
     np.testing.assert_allclose(model.batchnorms[0].running_var,
                                8 / 7 * batches.var(axis=1).mean(axis=0), rtol=1e-12)
-    with pytest.raises(ValueError, match=r"batch_size must be from 2 to len\(X\)=50, got 1"):
+    with pytest.raises(ValueError, match=r"batch_size must be an integer from 2 to 50, got 1"):
         recompute_running_stats(model, X, batch_size=1)
     with pytest.raises(ValueError, match="needs BatchNorm layers without a window"):
         recompute_running_stats(make_mlp(SIZES, batchnorm=True, window=3), X, batch_size=8)
@@ -242,19 +243,19 @@ def test_forward_batch_stats(rng):
     assert np.all(one == one[0])
     for (m0, v0), (m1, v1) in zip(before, get_running_stats(model)):
         assert np.array_equal(m0, m1) and np.array_equal(v0, v1)
-    for bad in (0, 2.5, True):
-        with pytest.raises(ValueError, match=f"batch_size must be a positive int, got {bad}"):
+    for bad, error in ((0, ValueError), (2.5, TypeError), (True, TypeError)):
+        with pytest.raises(error, match=f"batch_size must be an integer.*, got .*{bad}"):
             forward_batch_stats(model, X, bad)
 
 
-def test_train_eval_gap_vanishes_with_population_stats_and_one_batch(rng):
+def test_compare_modes_gap_vanishes_with_population_stats_and_one_batch(rng):
     model = small_model(rng)
     X, y = data(rng, 60)
     set_running_stats(model, population_stats(model, X))
-    gap = train_eval_gap(model, X, y, batch_size=60)
+    gap = compare_modes(model, X, y, batch_size=60)
     assert gap["mismatch"] < 1e-10 and gap["disagree"] == 0
     assert gap["eval_acc"] == gap["train_acc"]
-    assert train_eval_gap(model, X, y, batch_size=2)["mismatch"] > 0.01
+    assert compare_modes(model, X, y, batch_size=2)["mismatch"] > 0.01
 
 
 def test_set_running_stats_errors(rng):
@@ -454,7 +455,7 @@ def test_static_figures(tracks):
     fig, axes = plt.subplots(1, 2)
     X, y, _ = tracks
     model = tracks[2][8]["model"]
-    sweep = {b: train_eval_gap(model, X[:80], y[:80], b) for b in (2, 8, 40)}
+    sweep = {b: compare_modes(model, X[:80], y[:80], b) for b in (2, 8, 40)}
     ip.plot_gap(axes, {"a": sweep, "b": sweep}, accuracy_of=("a",))
     assert len(axes[0].get_lines()) == 2 and len(axes[1].get_lines()) == 2
 
@@ -605,8 +606,8 @@ def test_normalized_scale_unbiased_running_var_keeps_trainings_scale():
     two = normalized_scale(h, 2, mean, var)
     assert two["train_near_1"] > 0.95 and two["eval_near_1"] < 0.05     # +-1 up to eps at m = 2
     assert normalized_scale(h, 4, mean, var)["train_near_1"] < 0.1
-    for bad in (1, 6001, 2.0, True):
-        with pytest.raises(ValueError, match="batch_size must be from 2 to len"):
+    for bad, error in ((1, ValueError), (6001, ValueError), (2.0, TypeError), (True, TypeError)):
+        with pytest.raises(error, match="batch_size must be an integer"):
             normalized_scale(h, bad, mean, var)
 
 

@@ -5,7 +5,14 @@ lesson6_figures.py)."""
 import numpy as np
 import pytest
 
-from helpers import batchnorm_forward, frozen_running_stats, groupnorm_forward, train
+from helpers import (
+    batchnorm_forward,
+    frozen_running_stats,
+    gradient_errors,
+    groupnorm_forward,
+    train,
+    train_mode_logits,
+)
 from helpers.lessons import lesson6_figures as figures
 from helpers.lessons import lesson6_small_batches as small
 
@@ -154,7 +161,7 @@ def test_batch_norm_outputs_depend_on_the_batch_mates_and_per_example_norms_do_n
 def test_train_mode_logits_normalize_each_chunk_alone(mnist, grid):
     model = grid[(64, "batch norm", 0.1)].model
     X = mnist[2][:8]
-    logits = small.train_mode_logits(model, X, batch_size=4)
+    logits = train_mode_logits(model, X, batch_size=4)
     with frozen_running_stats(model.train()):
         np.testing.assert_array_equal(logits[4:], model.forward(X[4:]))
     assert model.training
@@ -190,9 +197,9 @@ def test_gradient_errors_and_renorm_with_fixed_corrections(rng):
         return dout * cache["gamma"] / cache["std"].reshape(-1, 1), dout.sum(0), dout.sum(0)
 
     from helpers import groupnorm_backward
-    assert max(small.gradient_errors(group, groupnorm_backward, x, gamma, beta, dout).values()) \
+    assert max(gradient_errors(group, groupnorm_backward, x, gamma, beta, dout).values()) \
         < 1e-7
-    assert small.gradient_errors(group, wrong_backward, x, gamma, beta, dout)["dx"] > 1e-3
+    assert gradient_errors(group, wrong_backward, x, gamma, beta, dout)["dx"] > 1e-3
 
 
 def test_build_rejects_an_unknown_method():

@@ -37,7 +37,8 @@ ROOT = Path(__file__).resolve().parent.parent
 WEBSITE = ROOT / "website"
 sys.path.insert(0, str(ROOT))
 
-PANEL_KEY = "bn_course_panel"           # helpers.display.panels.PANEL_KEY
+from helpers.display.panels import PANEL_KEY  # noqa: E402  (one constant, one place)
+
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions", "ui", "a11y")
 HOW_TO_GET_PANELS = ("run the lessons first: `make notebooks` (re-executes and saves every "

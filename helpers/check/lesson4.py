@@ -7,11 +7,10 @@ References: `helpers.BatchNorm` (training and eval mode) and lesson 4's own func
 """
 import numpy as np
 
-from ..batchnorm import BatchNorm, values_per_channel
+from ..batchnorm import BatchNorm, running_estimates, values_per_channel
+from ..batchnorm import convert_momentum as lesson_convert
+from ..batchnorm_eval import fold_batchnorm as lesson_fold
 from ..layers import Linear
-from ..lessons.lesson4_eval import fold_batchnorm as lesson_fold
-from ..lessons.lesson4_running import convert_momentum as lesson_convert
-from ..lessons.lesson4_running import running_estimates
 from ..network import Sequential
 from .core import Case, Mistake, run_check, std_mistakes
 

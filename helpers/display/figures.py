@@ -10,6 +10,7 @@ import textwrap
 import matplotlib.pyplot as plt
 import numpy as np
 
+from ..batchnorm import batch_of_one_message
 from ..recording import unit_drift
 from .style import COLORS, TIME_CMAP, new_figure, show_message
 
@@ -266,3 +267,10 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
     if title:
         fig.suptitle(title)
     return fig
+
+
+def no_run_message(model, batch_size):
+    """The engine's batch-of-one message for `model`'s first batch norm, wrapped to fit
+    into one small panel (a panel shows it in place of a run)."""
+    shape = (batch_size, model.batchnorms[0].num_features)
+    return textwrap.fill(batch_of_one_message(shape), 34)

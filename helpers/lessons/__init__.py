@@ -13,10 +13,9 @@
     lesson3_training.py    plain vs batch norm, the init and learning-rate sweeps (the
                            course's one lr sweep), input standardisation, the noise of mu_B
     lesson3_figures.py     sweep, mu_B spread, learned gamma/beta
-    lesson4_running.py     running estimates of a stream (EMA, window, cumulative), momentum
-                           conventions
-    lesson4_eval.py        eval mode: population and precise statistics, the train/eval gap,
-                           folding
+    lesson4_running.py     the momentum conventions: updates as each library writes them,
+                           the effective window of an EMA
+    lesson4_eval.py        the trap's end point (one batch's statistics), eval mode's cost
     lesson4_tracking.py    running estimates against the population statistics during training
     lesson4_trap.py        the momentum-convention trap: lottery draws and a settling run
     lesson4_trap_figures.py  the trap's strip figure
@@ -27,7 +26,20 @@
     lesson6_small_batches.py  every normalization at every batch size, both modes measured
     lesson6_figures.py     the statistics cube, accuracy by batch size, r and d, the panel
 
-Lesson code imports the engine (`helpers`) and `helpers.display`; the engine imports none of it.
+The line between the engine and this package. The engine (`helpers/*.py`) holds what batch
+norm and its training *are*, the same for every lesson: layers and their backward passes,
+batch norm's whole lifecycle (Algorithm 1, the running-statistics update, eval mode,
+Algorithm 2, folding, setting and restoring running statistics), the training loop, the
+finite-difference check, the one integer check. This package holds a lesson's *plumbing*:
+the sweeps and grids of runs it shows, what it measures on them, and its figures and
+panels. A computation that is the point of a lesson (Algorithm 2, folding, a measure of
+Santurkar et al.) belongs in a notebook cell, checked equal to the engine's by an assert.
+
+Arrows run one way: engine <- display <- lessons <- notebooks. Lesson code imports the engine
+(`helpers`) and `helpers.display`, and only its own lesson's modules (lesson4_*.py imports
+lesson4_*.py), never a private name; a piece two lessons share moves down to the display or
+the engine. The checkers (`helpers.check`) import the engine only. tests/test_architecture.py
+checks this.
 
 Checked outputs hold on any CPU (the rule; README "For teachers"). numpy's BLAS kernel depends
 on the CPU (OpenBLAS's Sandybridge, Haswell, SkylakeX, ...; Accelerate; MKL) and each rounds

@@ -13,9 +13,10 @@ from ..divergence import least_squares_divergence
 from ..layers import Linear, softmax_cross_entropy
 from ..optim import SGD
 from ..training import check_batch_size, iterate_minibatches, steps_per_epoch
+from ..validate import check_int
 
 
-def _x(X):
+def x_vector(X):
     """The inputs as a vector (N,), checking that X has shape (N, 1)."""
     X = np.asarray(X, dtype=float)
     if X.ndim != 2 or X.shape[1] != 1:
@@ -26,7 +27,7 @@ def _x(X):
 def loss(theta, X, y):
     """Mean squared error / 2 at theta (..., 2), e.g. one point (2,) or a grid (H, W, 2)."""
     theta = np.asarray(theta, dtype=float)[..., None]          # (..., 2, 1) against x (N,)
-    residual = theta[..., 0, :] * _x(X) + theta[..., 1, :] - y    # (..., N)
+    residual = theta[..., 0, :] * x_vector(X) + theta[..., 1, :] - y    # (..., N)
     return 0.5 * np.mean(residual ** 2, axis=-1)
 
 
@@ -35,14 +36,14 @@ def per_example_grads(theta, X, y):
 
     Elementwise arithmetic, no BLAS, so the numbers are the same on every machine.
     """
-    x = _x(X)
+    x = x_vector(X)
     residual = theta[0] * x + theta[1] - y
     return np.column_stack([residual * x, residual])
 
 
 def least_squares(X, y):
     """The minimum theta* = (w, b) in closed form (the normal equations, solved stably)."""
-    A = np.column_stack([_x(X), np.ones(len(X))])
+    A = np.column_stack([x_vector(X), np.ones(len(X))])
     return np.linalg.lstsq(A, y, rcond=None)[0]
 
 
@@ -97,8 +98,7 @@ def descend(X, y, *, batch_size, lr, momentum=0.0, num_epochs=None, num_steps=No
         raise ValueError("give exactly one of num_steps and num_epochs")
     check_batch_size(n, batch_size)
     count = num_steps if num_steps is not None else num_epochs
-    if isinstance(count, bool) or not isinstance(count, (int, np.integer)) or count < 1:
-        raise ValueError(f"num_steps / num_epochs must be an int >= 1, got {count!r}")
+    check_int("num_steps" if num_steps is not None else "num_epochs", count)
     theta = np.array(theta0, dtype=float)
     if theta.shape != (2,):
         raise ValueError(f"theta0 must be 2 numbers (w, b), got shape {theta.shape}")

@@ -12,12 +12,12 @@ where it crosses 1; `predicted_floor` is the loss a stable run should settle at,
 import numpy as np
 
 from ..training import check_batch_size
-from .lesson1_descent import _x, noise_law, per_example_grads
+from .lesson1_descent import noise_law, per_example_grads, x_vector
 
 
 def features(X):
     """The rows a_i = (x_i, 1) of the line fit: X (N, 1) -> (N, 2)."""
-    x = _x(X)
+    x = x_vector(X)
     return np.column_stack([x, np.ones(len(x))])
 
 
@@ -41,7 +41,7 @@ def heavy_ball_edge(X, momentum=0.0):
 def overshoot_fraction(X, lr):
     """Share of examples whose own step overshoots: one step on example i alone multiplies the
     error along a_i by 1 - lr ||a_i||^2 = 1 - lr (1 + x_i^2); it grows if that is beyond +-1."""
-    return float(np.mean(np.abs(1 - lr * (1 + _x(X) ** 2)) > 1))
+    return float(np.mean(np.abs(1 - lr * (1 + x_vector(X) ** 2)) > 1))
 
 
 def mean_square_growth(X, lr, batch_size=1, momentum=0.0):

@@ -9,15 +9,10 @@ grows when lr * lambda > 2); `first_steps` replays the run's first steps to meas
 """
 import numpy as np
 
+from ..layers import softmax
 from ..network import make_mlp
 from ..training import train
 from .lesson2_sources import hidden_inputs, snapshot
-
-
-def softmax(z):
-    """Row-wise softmax of logits z (N, C)."""
-    e = np.exp(z - z.max(axis=1, keepdims=True))
-    return e / e.sum(axis=1, keepdims=True)
 
 
 def output_sharpness(model, params, X, iters=100, seed=0):

@@ -14,11 +14,11 @@ A run counts as diverged by the course's one rule (`helpers.divergence`, via His
 Their figures are in lesson3_figures.
 """
 import hashlib
-import textwrap
 
 import numpy as np
 
-from ..batchnorm import batch_of_one_message, batchnorm_forward
+from ..batchnorm import batchnorm_forward
+from ..display.figures import no_run_message
 from ..network import make_mlp
 from ..progress import progress_bar
 from ..recording import end_bin_fraction
@@ -28,13 +28,6 @@ LABELS = ("plain", "batch norm")
 PARAMS = ("lr", "scale")
 RATIO_STUDY_NAMES = ("raw, lr 1/lambda_max", "raw, best fixed lr", "standardised")
 _CACHE = {}
-
-
-def no_run_message(model, batch_size):
-    """The engine's batch-of-one message for `model`'s first batch norm, wrapped to fit
-    into one small panel (a panel shows it in place of a run)."""
-    shape = (batch_size, model.batchnorms[0].num_features)
-    return textwrap.fill(batch_of_one_message(shape), 34)
 
 
 def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **kwargs):

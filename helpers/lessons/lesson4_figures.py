@@ -11,10 +11,11 @@ import ipywidgets as widgets
 import numpy as np
 from matplotlib.ticker import NullLocator
 
+from ..batchnorm import running_estimates
 from ..display.figures import activation_limits
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import COLORS, PALETTE, new_figure, show_message
-from .lesson4_running import effective_window, running_estimates
+from .lesson4_running import effective_window
 
 GREY, BLACK = "#999999", "#000000"
 # plot_estimators' lines: blue dashed, vermillion solid, green dash-dotted (told apart by

@@ -9,16 +9,15 @@ eval mode squeezes a layer's input compared with training mode.
 import numpy as np
 
 from ..batchnorm import frozen_running_stats
-from ..network import make_mlp
-from ..recording import Recorder
-from ..training import train
-from .lesson4_eval import (
+from ..batchnorm_eval import (
+    RunningStatsSweep,
     forward_batch_stats,
-    get_running_stats,
     population_stats,
     set_running_stats,
 )
-from .lesson4_running import ema_update
+from ..network import make_mlp
+from ..recording import Recorder
+from ..training import train
 
 
 def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.99),
@@ -27,8 +26,7 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
     """Train the paper's BN network once; follow the running estimate of every BN momentum.
 
     The BN momentum never changes training (running stats are unused in training mode), so
-    one run serves them all: each BatchNorm keeps just the last batch's statistics
-    (momentum=1) and one EMA per momentum is updated from that stream after every step.
+    one run serves them all (`RunningStatsSweep`).
     At step 0, every `measure_every` steps and at the end (train's measure=): the population
     statistics of the current weights over all of X, and the activation statistics of each
     hidden layer on `probe` (default X[:500], see `Recorder`) in training mode and in eval
@@ -45,7 +43,7 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
     """
     model = make_mlp(sizes, batchnorm=True, momentum=1.0, seed=seed)
     probe = X[:500] if probe is None else probe
-    ema = {m: [(np.zeros(c), np.ones(c)) for c in sizes[1:-1]] for m in momenta}
+    sweep = RunningStatsSweep(model, momenta)
     per_step = {"steps": [], "loss": [], "stream": [], "running": {m: [] for m in momenta}}
     in_train_mode = Recorder(model, probe)
     in_eval_mode = {m: Recorder(model, probe) for m in momenta}
@@ -56,17 +54,15 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
         with frozen_running_stats(model.train()):
             in_train_mode.record(step)
         for m in momenta:
-            set_running_stats(model.eval(), ema[m])
+            set_running_stats(model.eval(), sweep.stats[m])
             in_eval_mode[m].record(step)
         model.train()
         return population_stats(model, X)
 
     def after_update(step, model, loss):
-        batch = get_running_stats(model)   # momentum=1: exactly this batch's statistics
+        batch = sweep.update(model)        # momentum=1: exactly this batch's statistics
         for m in momenta:
-            ema[m] = [(ema_update(rm, bm, m), ema_update(rv, bv, m))
-                      for (rm, rv), (bm, bv) in zip(ema[m], batch)]
-            per_step["running"][m].append(ema[m])
+            per_step["running"][m].append(sweep.stats[m])
         per_step["stream"].append(batch)
         per_step["steps"].append(step - 1)
         per_step["loss"].append(loss)
@@ -77,7 +73,7 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
     activations = {"train": in_train_mode.result(),
                    "eval": {m: rec.result() for m, rec in in_eval_mode.items()}}
     with np.errstate(all="ignore"):        # a diverged run is reported, not warned about
-        return _pack(per_step, history, activations, model, ema, momenta, len(X), X_test,
+        return _pack(per_step, history, activations, model, sweep.stats, momenta, len(X), X_test,
                      y_test)
 
 

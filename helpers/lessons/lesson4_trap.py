@@ -11,9 +11,9 @@ import copy
 import numpy as np
 
 from ..batchnorm import BatchNorm
+from ..batchnorm_eval import RunningStatsSweep, normalize_with, population_stats
 from ..training import train
-from .lesson4_eval import _normalize, get_running_stats, population_stats
-from .lesson4_running import ema_update
+from ..validate import check_int
 
 
 def accuracies_with_stats(model, X, y, stats_list):
@@ -35,7 +35,7 @@ def accuracies_with_stats(model, X, y, stats_list):
         h, k = h0, 0
         for layer in layers[first:]:
             if isinstance(layer, BatchNorm):
-                h, k = _normalize(layer, h, *stats[k]), k + 1
+                h, k = normalize_with(layer, h, *stats[k]), k + 1
             else:
                 h = layer.forward(h)
         out.append(np.mean(h.argmax(axis=1) == y))
@@ -60,19 +60,16 @@ def settle_running_stats(track, X, y, X_test, y_test, *, momenta=(0.1, 0.9), num
     model = copy.deepcopy(track["model"])
     for bn in model.batchnorms:
         bn.momentum = 1.0                    # running stats = exactly the last batch's
-    ema = {m: [(mean.copy(), var.copy()) for mean, var in track["final_stats"][m]]
-           for m in momenta}
+    sweeps = {m: RunningStatsSweep(model, (m,), start=track["final_stats"][m]) for m in momenta}
     steps, acc = [], {m: [] for m in momenta}
 
     def after_update(step, model, loss):
-        batch = get_running_stats(model)
-        for m in momenta:
-            ema[m] = [(ema_update(rm, bm, m), ema_update(rv, bv, m))
-                      for (rm, rv), (bm, bv) in zip(ema[m], batch)]
+        for sweep in sweeps.values():
+            sweep.update(model)
         if step >= evaluate_from and (step - evaluate_from) % evaluate_every == 0:
             steps.append(step)
             for m, a in zip(momenta, accuracies_with_stats(model, X_test, y_test,
-                                                            [ema[m] for m in momenta])):
+                                                            [sweeps[m].stats[m] for m in momenta])):
                 acc[m].append(a)
 
     train(model, X, y, batch_size=b, lr=lr, num_steps=num_steps, seed=seed, eval_every=0,
@@ -92,9 +89,7 @@ def normalized_scale(h, batch_size, mean, var, eps=1e-5, seed=0):
       train_near_1, eval_near_1: share of values with |x_hat| within 1% of 1.
     """
     h = np.asarray(h, dtype=float)
-    if isinstance(batch_size, bool) or not isinstance(batch_size, (int, np.integer)) \
-            or not 2 <= batch_size <= len(h):
-        raise ValueError(f"batch_size must be from 2 to len(h)={len(h)}, got {batch_size!r}")
+    check_int("batch_size", batch_size, 2, len(h))
     n = len(h) // batch_size * batch_size
     rows = np.random.default_rng(seed).permutation(len(h))[:n]
     batches = h[rows].reshape(-1, batch_size, h.shape[1])            # (n/b, b, C)

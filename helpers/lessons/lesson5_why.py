@@ -13,11 +13,11 @@ from contextlib import contextmanager
 import numpy as np
 
 from ..batchnorm import BatchNorm, frozen_running_stats
+from ..display.figures import no_run_message
 from ..layers import softmax_cross_entropy
 from ..network import make_mlp
 from ..recording import unit_drift
 from ..training import train
-from .lesson3_training import no_run_message
 
 
 class NoisyBatchNorm(BatchNorm):

@@ -15,7 +15,7 @@ import itertools
 import numpy as np
 
 from ..batchnorm import batchnorm_forward, frozen_running_stats
-from ..gradcheck import numerical_gradient, rel_error
+from ..batchnorm_eval import RunningStatsSweep, compare_modes, using_running_stats
 from ..network import make_mlp
 from ..progress import progress_bar
 from ..recording import Recorder
@@ -26,16 +26,6 @@ NORM = {"batch norm": "batch", "batch renorm": "renorm", "layer norm": "layer",
         "group norm": "group"}
 RUNNING = ("batch norm", "batch renorm")      # the methods that keep running statistics
 MODES = ("training mode", "eval mode")
-
-
-def gradient_errors(forward, backward, x, gamma, beta, dout):
-    """Relative errors of backward(dout, cache) = (dx, dgamma, dbeta) against central
-    differences of forward(x, gamma, beta)[0]: {"dx", "dgamma", "dbeta"} -> float."""
-    _, cache = forward(x, gamma, beta)
-    analytic = backward(dout, cache)
-    return {name: rel_error(grad, numerical_gradient(lambda: forward(x, gamma, beta)[0], wrt,
-                                                     dout))
-            for name, grad, wrt in zip(("dx", "dgamma", "dbeta"), analytic, (x, gamma, beta))}
 
 
 def renorm_with_fixed(r, d):
@@ -61,25 +51,6 @@ def build(label, *, num_steps, momentum=0.1, num_groups=10, init="xavier", seed=
               "group norm": {"num_groups": num_groups}}.get(label, {})
     return make_mlp(norm=NORM[label], norm_kwargs=kwargs, momentum=momentum, init=init,
                     seed=seed)
-
-
-def train_mode_logits(model, X, batch_size):
-    """Logits (N, K) of X pushed through in consecutive batches of batch_size in training
-    mode (each batch normalized with its own statistics), running statistics untouched."""
-    with frozen_running_stats(model.train()):
-        return np.concatenate([model.forward(X[i:i + batch_size])
-                               for i in range(0, len(X), batch_size)])
-
-
-def compare_modes(model, X, y, batch_size):
-    """Accuracy in eval mode and in training mode (batches of batch_size), and the share of
-    examples whose predicted class differs between the two. Returns a dict."""
-    eval_pred = model.predict(X)
-    train_pred = train_mode_logits(model, X, batch_size).argmax(axis=1)
-    model.train()
-    return {"eval_acc": float(np.mean(eval_pred == y)),
-            "train_acc": float(np.mean(train_pred == y)),
-            "changed": float(np.mean(eval_pred != train_pred))}
 
 
 class _InBatches:
@@ -123,20 +94,6 @@ class Run:
     renorm: dict = None
 
 
-@contextlib.contextmanager
-def _running_stats(model, stats):
-    """Inside the block, the model's BatchNorm layers hold `stats` [(mean, var)] * L as
-    running statistics; their own come back afterwards."""
-    saved = [(bn.running_mean, bn.running_var) for bn in model.batchnorms]
-    for bn, (mean, var) in zip(model.batchnorms, stats):
-        bn.running_mean, bn.running_var = mean, var
-    try:
-        yield model
-    finally:
-        for bn, (mean, var) in zip(model.batchnorms, saved):
-            bn.running_mean, bn.running_var = mean, var
-
-
 def train_and_measure(label, X, y, X_test, y_test, *, batch_size, num_steps, lr,
                       momenta=(0.1,), record_every=50, probe=None, seed=0, **build_kwargs):
     """Train `build(label, ...)` with plain SGD; return {momentum: Run} for the BN momenta.
@@ -161,26 +118,27 @@ def train_and_measure(label, X, y, X_test, y_test, *, batch_size, num_steps, lr,
     model = build(label, num_steps=num_steps, momentum=1.0 if shared else momenta[0],
                   seed=seed, **build_kwargs)
     probe = X[:256] if probe is None else probe
-    stats = {m: [(bn.running_mean, bn.running_var) for bn in model.batchnorms] for m in momenta}
+    sweep = RunningStatsSweep(model, momenta) if shared else None
     in_batches = Recorder(_InBatches(model, batch_size), probe)
     in_eval = {m: Recorder(model, probe) for m in momenta}
     step = [0]
+
+    def stats_of(m, model):
+        """Batch norm holds momentum m's running statistics inside the block."""
+        return using_running_stats(model, sweep.stats[m]) if shared else contextlib.nullcontext()
     trace = {"steps": [], "r": [], "d": [], "r_max": [], "d_max": []}
 
     def record(model):
         in_batches.record(step[0])
         for m in momenta:
-            with _running_stats(model.eval(), stats[m] if shared else []):
+            with stats_of(m, model.eval()):
                 in_eval[m].record(step[0])
         model.train()
 
     def after_update(done, model, loss):
         step[0] = done
         if shared:                        # every momentum's moving average of the batch stats
-            stats.update({m: [((1 - m) * mean + m * bn.running_mean,
-                               (1 - m) * var + m * bn.running_var)
-                              for bn, (mean, var) in zip(model.batchnorms, stats[m])]
-                          for m in momenta})
+            sweep.update(model)
         if label == "batch renorm":
             layers = model.batchnorms
             trace["steps"].append(done)
@@ -195,15 +153,17 @@ def train_and_measure(label, X, y, X_test, y_test, *, batch_size, num_steps, lr,
     renorm = {k: np.array(v) for k, v in trace.items()} if label == "batch renorm" else None
     runs = {}
     for m in momenta:
-        with _running_stats(model, stats[m] if shared else []):
+        with stats_of(m, model):
             scores = compare_modes(model, X_test, y_test, batch_size)
-            trained = copy.deepcopy(model)
+            trained = copy.deepcopy(model.train())
         for bn in trained.batchnorms:
             bn.momentum = m
         hist = dataclasses.replace(history, eval_steps=[num_steps], test_acc=[scores["eval_acc"]])
         modes = {"training mode": dataclasses.replace(hist, activations=in_batches.result()),
                  "eval mode": dataclasses.replace(hist, activations=in_eval[m].result())}
-        runs[m] = Run(label, batch_size, m, hist, modes, model=trained, renorm=renorm, **scores)
+        runs[m] = Run(label, batch_size, m, hist, modes, eval_acc=scores["eval_acc"],
+                      train_acc=scores["train_acc"], changed=scores["disagree"], model=trained,
+                      renorm=renorm)
     return runs
 
 
