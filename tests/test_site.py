@@ -465,8 +465,8 @@ def check_position(viewer, data, position, what):
         return [f"{what}: the picture did not load ({exc})"]
     shown = viewer.evaluate("""v => ({src: v.querySelector('img.panel-picture')
                                           .getAttribute('src'),
-                                     link: v.querySelector('.panel-picture-link')
-                                           .getAttribute('href'),
+                                     link: (a => a && a.getAttribute('href'))(
+                                         v.querySelector('.panel-picture-link')),
                                      alt: v.querySelector('img.panel-picture').alt,
                                      text: v.querySelector('.panel-text').textContent,
                                      readouts: Array.from(v.querySelectorAll('output'))
