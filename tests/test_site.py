@@ -658,8 +658,8 @@ def tap_problems(page):
 
 def picture_opens_problems(page, viewer):
     """A tap on the panel's picture opens the picture itself (a PNG the phone can zoom)."""
-    link = viewer.locator(".panel-picture-link")
     src = viewer.locator("img.panel-picture").evaluate("img => img.src")
+    href = viewer.evaluate("v => (a => a && a.href)(v.querySelector('.panel-picture-link'))")
     try:
         with page.expect_navigation() as navigation:
             viewer.locator("img.panel-picture").tap()
@@ -669,7 +669,7 @@ def picture_opens_problems(page, viewer):
     problems = []
     if page.url != src:
         problems.append(f"a tap on the picture opens {page.url}, not the picture {src} "
-                        f"(the link: {link.get_attribute('href')})")
+                        f"(the link: {href})")
     if response is None or not response.ok or \
             response.headers.get("content-type") != "image/png":
         problems.append(f"the picture opened is not a PNG: {response and response.status}, "
