@@ -140,6 +140,7 @@ def test_the_builder_turns_a_panel_into_a_viewer(monkeypatch, tmp_path):
     assert soup.select_one("#panel-1-colour").name == "select"
     img = viewer.select_one("img.panel-picture")
     assert img["loading"] == "lazy" and img["alt"] == "n = 1, colour black"
+    assert img.parent["href"] == img["src"]            # a tap opens the picture full size
     assert viewer.select_one(".panel-text").text == "n = 1, colour black"
     assert "application/vnd.jupyter.widget" not in page and "cdn" not in page.lower()
     assert "mybinder.org" not in page                  # no repository set: no Binder link
