@@ -9,8 +9,10 @@ leaves build/panels/): the site built from the saved notebooks, served on 127.0.
 random port. Every page loads with no console error, no failed request and no request leaving
 the site; every internal link resolves; math is rendered (no raw $...$ left); on every panel
 each control is moved through all its positions, and the picture, its alt text, the printed
-text and the readout must be that position's. One lesson page is also opened from file://
-and its first panel moved. A screenshot of each page goes to tests/artifacts/.
+text and the readout must be that position's; axe-core audits every page against WCAG 2 A
+and AA (issue 27). One lesson page is also opened from file:// and its first panel moved; at
+390 px (a phone) no page scrolls sideways, and one lesson is read and tapped as on a phone. A
+screenshot of each page goes to tests/artifacts/.
 """
 import functools
 import http.server
@@ -139,6 +141,7 @@ def test_the_builder_turns_a_panel_into_a_viewer(monkeypatch, tmp_path):
     assert soup.select_one("#panel-1-colour").name == "select"
     img = viewer.select_one("img.panel-picture")
     assert img["loading"] == "lazy" and img["alt"] == "n = 1, colour black"
+    assert img.parent["href"] == img["src"]            # a tap opens the picture full size
     assert viewer.select_one(".panel-text").text == "n = 1, colour black"
     assert "application/vnd.jupyter.widget" not in page and "cdn" not in page.lower()
     assert "mybinder.org" not in page                  # no repository set: no Binder link
@@ -257,12 +260,14 @@ def page(browser, server):
 @pytest.mark.browser
 @pytest.mark.parametrize("rel", site_pages())
 def test_page(page, server, site, rel):
-    """Load one page: no errors, links resolve, math rendered, every panel works."""
+    """Load one page: no errors, links resolve, math rendered, no WCAG 2 A/AA violation
+    (axe-core), every panel works."""
     page.goto(f"{server}/{rel}")
     wait_for_math(page)
     problems = list(page.problems)
     problems += link_problems(page, site, rel)
     problems += math_problems(page)
+    problems += audit_problems(page, rel)
     ARTIFACTS.mkdir(parents=True, exist_ok=True)
     shot = ARTIFACTS / f"site_{rel.replace('/', '_').replace('.html', '')}.png"
     page.screenshot(path=shot)
@@ -299,6 +304,58 @@ def test_a_lesson_from_file_url(page, site):
     page.screenshot(path=ARTIFACTS / "site_file_url.png")
     assert img.get_attribute("src") != before, f"{lesson} from file://: no new picture"
     assert not page.problems, f"{lesson} from file://:\n" + "\n".join(page.problems)
+
+
+PHONE = {"width": 390, "height": 844}      # CSS px: a phone held upright (iPhone 12 to 15)
+THUMB = 44                                   # px: the smallest target for a thumb (WCAG 2.5.5)
+
+
+@pytest.mark.browser
+def test_a_lesson_on_a_phone(browser, server, site):
+    """A lesson at 390 px as a phone shows it (touch, mobile viewport): the page does not
+    scroll sideways, printed lines wrap between words, every link and control lies on the
+    screen, the navigation and the panels' controls are big enough for a thumb and answer a
+    tap, and a tap on a panel's picture opens it at full size."""
+    lesson = most_printed_lesson(site)
+    context = browser.new_context(viewport=PHONE, device_scale_factor=2, is_mobile=True,
+                                  has_touch=True)
+    context.set_default_timeout(10_000)
+    page = context.new_page()
+    try:
+        page.goto(f"{server}/{lesson}")
+        wait_for_math(page)
+        ARTIFACTS.mkdir(parents=True, exist_ok=True)
+        page.screenshot(path=ARTIFACTS / "site_phone.png")
+        problems = sideways_problems(page)
+        problems += audit_problems(page, f"{lesson} at {PHONE['width']} px")
+        problems += [f"a printed line breaks inside a word: {w!r}"
+                     for w in page.evaluate(MID_WORD_BREAKS_JS)]
+        problems += target_problems(page)
+        problems += tap_problems(page)
+        viewer = page.locator(".panel-viewer").first
+        viewer.scroll_into_view_if_needed()
+        page.screenshot(path=ARTIFACTS / "site_phone_panel.png")
+        problems += picture_opens_problems(page, viewer)
+    finally:
+        context.close()
+    assert not problems, f"{lesson} at {PHONE['width']} px:\n" + "\n".join(problems[:30])
+
+
+@pytest.mark.browser
+def test_no_page_scrolls_sideways_on_a_phone(browser, server):
+    """Every page at 390 px: no sideways scrolling, no line of code or printed text cut off."""
+    context = browser.new_context(viewport=PHONE, is_mobile=True, has_touch=True)
+    context.set_default_timeout(LOAD_TIMEOUT)
+    page = context.new_page()
+    problems = []
+    try:
+        for rel in site_pages():
+            page.goto(f"{server}/{rel}")
+            wait_for_math(page)
+            problems += [f"{rel}: {p}" for p in sideways_problems(page)]
+    finally:
+        context.close()
+    assert not problems, "\n".join(problems[:30])
 
 
 # ------------------------------------------------------------------------------- helpers
@@ -428,6 +485,8 @@ def check_position(viewer, data, position, what):
         return [f"{what}: the picture did not load ({exc})"]
     shown = viewer.evaluate("""v => ({src: v.querySelector('img.panel-picture')
                                           .getAttribute('src'),
+                                     link: (a => a && a.getAttribute('href'))(
+                                         v.querySelector('.panel-picture-link')),
                                      alt: v.querySelector('img.panel-picture').alt,
                                      text: v.querySelector('.panel-text').textContent,
                                      readouts: Array.from(v.querySelectorAll('output'))
@@ -435,6 +494,8 @@ def check_position(viewer, data, position, what):
     problems = []
     if shown["src"] != picture[0]:
         problems.append(f"{what}: shows {shown['src']}, not {picture[0]}")
+    if shown["link"] != picture[0]:
+        problems.append(f"{what}: the picture opens {shown['link']}, not {picture[0]}")
     if shown["text"] != picture[3]:
         problems.append(f"{what}: prints {shown['text'][:80]!r}, not {picture[3][:80]!r}")
     if not shown["alt"].strip() or (picture[3].strip() and shown["alt"] != picture[3].strip()):
@@ -529,3 +590,174 @@ def test_the_example_questions_answer_every_choice(browser, question_site):
 def normalized(html_text):
     """HTML as the browser serializes it (entities, spacing) compared with ours."""
     return re.sub(r"\s+", " ", bs4.BeautifulSoup(html_text, "html.parser").decode()).strip()
+
+
+# ------------------------------------------------------------------ accessibility, phones
+# axe-core's rules for WCAG 2.0 and 2.1, levels A and AA
+WCAG_A_AA = ["wcag2a", "wcag2aa", "wcag21a", "wcag21aa"]
+
+
+def audit_problems(page, rel):
+    """Run axe-core (bundled by axe-playwright-python: nothing is downloaded) on the page as
+    it is: one finding per rule broken, with how many elements and the first few."""
+    from axe_playwright_python.sync_playwright import Axe
+    results = Axe().run(page, options={"runOnly": {"type": "tag", "values": WCAG_A_AA},
+                                       "resultTypes": ["violations"]}).response
+    problems = []
+    for rule in results["violations"]:
+        nodes = rule["nodes"]
+        problems.append(f"axe {rule['id']} ({rule['impact']}) on {rel}: {rule['help']}: "
+                        f"{len(nodes)} element{'s' if len(nodes) != 1 else ''}, e.g.")
+        for node in nodes[:3]:
+            why = " ".join(node.get("failureSummary", "").split())
+            problems.append(f"    {' '.join(map(str, node['target']))}  {node['html'][:100]}"
+                            f"  -- {why[:220]}")
+    print(f"axe {results['testEngine']['version']} on {rel}: "
+          + (", ".join(f"{r['id']} {len(r['nodes'])}" for r in results["violations"])
+             or "no violation"))
+    return problems
+
+
+def most_printed_lesson(site):
+    """The page whose slider panels print the most text (the hardest to wrap on a phone)."""
+    def printed(rel):
+        soup = bs4.BeautifulSoup((site / rel).read_text(), "html.parser")
+        return sum(len(picture[3]) for script in soup.select(".panel-data")
+                   for picture in json.loads(script.string)["pictures"])
+    scores = {rel: printed(rel) for rel in site_pages()[1:]}
+    best = max(scores, key=scores.get)
+    if not scores[best]:
+        pytest.fail("no page of the site has a slider panel that prints")
+    return best
+
+
+def sideways_problems(page):
+    """The page must not be wider than the screen (naming the elements that stick out), and
+    no line of code or printed text may be cut off at its box's edge or need scrolling
+    sideways inside it."""
+    wide = page.evaluate("""() => {
+        // the layout width: a phone zooms out to fit a page wider than it (innerWidth grows)
+        const width = document.documentElement.clientWidth;
+        const name = e => e.tagName.toLowerCase() + '.' + e.className;
+        const cut = Array.from(document.querySelectorAll('main pre'))
+            .filter(e => e.scrollWidth > e.clientWidth + 1)
+            .map(e => name(e) + ' ' + JSON.stringify(e.textContent.trim().slice(0, 50)));
+        if (document.documentElement.scrollWidth <= width) return [null, null, [], cut];
+        const out = Array.from(document.querySelectorAll('main *')).filter(e => {
+            const r = e.getBoundingClientRect();
+            return r.right > width + 1 && !e.parentElement.closest('pre') &&
+                   !e.closest('mjx-assistive-mml');        // MathJax's hidden copy for readers
+        }).slice(0, 5).map(e => name(e) + ' ' + JSON.stringify(e.textContent.slice(0, 50)));
+        return [document.documentElement.scrollWidth, width, out, cut];
+    }""")
+    problems = [f"a line is wider than its box (cut off or scrolled sideways): {c}"
+                for c in wide[3][:5]]
+    if wide[0] is not None:
+        problems.append(f"the page scrolls sideways: {wide[0]} px wide on a {wide[1]} px "
+                        f"screen; sticking out: {wide[2]}")
+    return problems
+
+
+# Where a printed text (.panel-text, an output's <pre>) starts a new line between two
+# characters of one word (a word wider than the whole line may break anywhere).
+MID_WORD_BREAKS_JS = r"""() => {
+  const found = [];
+  const range = document.createRange();
+  const rect = (node, i, j) => { range.setStart(node, i); range.setEnd(node, j);
+                                 return range.getBoundingClientRect(); };
+  document.querySelectorAll('.panel-text, .jp-OutputArea-output pre').forEach(el => {
+    const walker = document.createTreeWalker(el, NodeFilter.SHOW_TEXT);
+    for (let node = walker.nextNode(); node; node = walker.nextNode()) {
+      const text = node.data;
+      let top = null;
+      for (let i = 0; i < text.length; i++) {
+        if (text[i] === '\n') { top = null; continue; }
+        const r = rect(node, i, i + 1);
+        if (r.height === 0) continue;
+        if (top !== null && r.top > top + 2 && /\S/.test(text[i]) && /[^\s-]/.test(text[i - 1])) {
+          let a = i, b = i;
+          while (a > 0 && /\S/.test(text[a - 1])) a--;
+          while (b < text.length && /\S/.test(text[b])) b++;
+          if (rect(node, a, b).width <= el.clientWidth)
+            found.push(text.slice(a, i) + '|' + text.slice(i, b));
+        }
+        top = r.top;
+      }
+    }
+  });
+  return found.slice(0, 10);
+}"""
+
+
+def target_problems(page):
+    """Every link and control lies on the screen (nothing to reach by scrolling sideways);
+    the navigation's links, the pager's and the panels' controls are at least THUMB px
+    tall."""
+    found = page.evaluate("""([thumb, width]) => {
+        const out = [];
+        document.querySelectorAll('a[href], input, select, button').forEach(e => {
+            const r = e.getBoundingClientRect();
+            const name = e.tagName.toLowerCase() + ' ' +
+                         JSON.stringify((e.textContent || e.id || '').trim().slice(0, 40));
+            if (r.width === 0 || e.closest('pre, .highlight')) return;
+            if (r.left < -1 || r.right > width + 1)
+                out.push(`${name} lies off the screen (x ${Math.round(r.left)} to ` +
+                         `${Math.round(r.right)})`);
+            if (e.closest('.course-nav, .course-pager, .panel-controls') && r.height < thumb)
+                out.push(`${name} is ${Math.round(r.height)} px tall: too small for a thumb`);
+        });
+        return out;
+    }""", [THUMB, PHONE["width"]])
+    return found
+
+
+def tap_problems(page):
+    """Tap every control of every panel (a slider near its right end, then a select's next
+    option): each must take the tap (nothing covers it) and show that position's picture."""
+    problems = []
+    viewers = page.locator(".panel-viewer")
+    for v in range(viewers.count()):
+        viewer = viewers.nth(v)
+        data = json.loads(viewer.locator(".panel-data").text_content())
+        controls = viewer.locator("input, select")
+        for k in range(controls.count()):
+            control = controls.nth(k)
+            what = f"panel {v + 1}, control {data['descriptions'][k]!r}"
+            try:
+                control.scroll_into_view_if_needed()
+                box = control.bounding_box()
+                before = control.input_value()
+                control.tap(position={"x": box["width"] - 4, "y": box["height"] / 2}
+                            if control.evaluate("c => c.type") == "range" else None)
+                if control.evaluate("c => c.tagName") == "SELECT":
+                    control.select_option(str((int(before) + 1) % len(data["labels"][k])))
+            except Exception as exc:                # noqa: BLE001 - reported as a finding
+                problems.append(f"{what}: cannot be tapped ({str(exc).splitlines()[0]})")
+                continue
+            position = [int(controls.nth(i).input_value()) for i in range(controls.count())]
+            if str(position[k]) == before:
+                problems.append(f"{what}: a tap did not move it (still at {before})")
+            problems += check_position(viewer, data, position, f"{what} tapped")
+    return problems
+
+
+def picture_opens_problems(page, viewer):
+    """A tap on the panel's picture opens the picture itself (a PNG the phone can zoom)."""
+    src = viewer.locator("img.panel-picture").evaluate("img => img.src")
+    href = viewer.evaluate("v => (a => a && a.href)(v.querySelector('.panel-picture-link'))")
+    try:
+        with page.expect_navigation() as navigation:
+            viewer.locator("img.panel-picture").tap()
+    except Exception as exc:                        # noqa: BLE001 - reported as a finding
+        return [f"a tap on the picture opens nothing ({str(exc).splitlines()[0]})"]
+    response = navigation.value
+    problems = []
+    if page.url != src:
+        problems.append(f"a tap on the picture opens {page.url}, not the picture {src} "
+                        f"(the link: {href})")
+    if response is None or not response.ok or \
+            response.headers.get("content-type") != "image/png":
+        problems.append(f"the picture opened is not a PNG: {response and response.status}, "
+                        f"{response and response.headers.get('content-type')}")
+    page.go_back()
+    return problems

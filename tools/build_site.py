@@ -41,6 +41,7 @@ from helpers.display.panels import PANEL_KEY  # noqa: E402  (one constant, one p
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions", "ui", "a11y")
+CODE_STYLE = "a11y-light"               # a Pygments style from accessible-pygments
 HOW_TO_GET_PANELS = ("run the lessons first: `make notebooks` (re-executes and saves every "
                      "lesson, leaving each panel's pictures in build/panels/), or `make test`, "
                      "whose notebook run leaves them too")
@@ -140,7 +141,8 @@ def viewer_html(manifest, pictures, number):
     parts = [f'<div class="panel-viewer" id="panel-{number}" role="group" '
              f'aria-label="Slider panel {number}">',
              '<p class="panel-note">Every position of this panel was drawn by the lesson\'s '
-             'own run: moving a control shows its picture.</p>', '<div class="panel-controls">']
+             'own run: moving a control shows its picture; click or tap the picture to open '
+             'it at full size.</p>', '<div class="panel-controls">']
     for c in controls:
         cid = f"panel-{number}-{c['name']}"
         label = html.escape(c["labels"][c["default"]])
@@ -158,8 +160,10 @@ def viewer_html(manifest, pictures, number):
     src, (width, height) = pictures[first]
     parts.append("</div>")
     alt = html.escape(alt_text(manifest, default))
-    parts.append(f'<img class="panel-picture" src="{html.escape(src)}" width="{width}" '
-                 f'height="{height}" loading="lazy" alt="{alt}">')
+    # the picture is a link to itself: on a phone a tap opens it at full size, to zoom into
+    parts.append(f'<a class="panel-picture-link" href="{html.escape(src)}">'
+                 f'<img class="panel-picture" src="{html.escape(src)}" width="{width}" '
+                 f'height="{height}" loading="lazy" alt="{alt}"></a>')
     parts.append(f'<pre class="panel-text">{html.escape(text.rstrip())}</pre>')
     data = {"descriptions": [c["description"] for c in controls],
             "labels": [c["labels"] for c in controls],
@@ -319,7 +323,11 @@ def rewrite_links(text, rewrite):
 def exporter():
     from nbconvert import HTMLExporter
     from nbconvert.preprocessors import ExtractOutputPreprocessor
-    exp = HTMLExporter(template_name="course",
+    from traitlets.config import Config
+    # code colours: a maintained style checked against WCAG AA (the accessible-pygments
+    # package), not JupyterLab's, whose greens and purples on grey fall short of 4.5:1
+    colours = Config({"CSSHTMLHeaderPreprocessor": {"style": CODE_STYLE}})
+    exp = HTMLExporter(template_name="course", config=colours,
                        extra_template_basedirs=[str(WEBSITE / "templates")])
     exp.register_preprocessor(ExtractOutputPreprocessor(), enabled=True)
     return exp

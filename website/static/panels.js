@@ -5,6 +5,7 @@ document.querySelectorAll('.panel-viewer').forEach(function (panel) {
   var data = JSON.parse(panel.querySelector('.panel-data').textContent);
   var controls = Array.prototype.slice.call(panel.querySelectorAll('input, select'));
   var img = panel.querySelector('.panel-picture');
+  var link = panel.querySelector('.panel-picture-link');     // opens the picture full size
   var printed = panel.querySelector('.panel-text');
   function show() {
     var position = controls.map(function (c) { return Number(c.value); });
@@ -17,6 +18,7 @@ document.querySelectorAll('.panel-viewer').forEach(function (panel) {
       }
     });
     img.src = picture[0];
+    link.setAttribute('href', picture[0]);
     img.width = picture[1];
     img.height = picture[2];
     // alt text: what the position printed, or else which position it is
