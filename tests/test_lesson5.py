@@ -547,7 +547,7 @@ def test_noise_gains_come_from_its_average_scale(mnist, short_runs, noise_contro
     Sandybridge, Haswell and SkylakeX)."""
     _, _, X_test, y_test = mnist
     acc_bn = short_runs[seed]["batch norm"].test_acc[-1]
-    for noisy, hist, control in noise_controls[seed].values():
+    for _, hist, control in noise_controls[seed].values():
         acc = hist.test_acc[-1]
         assert control.test_acc[-1] >= acc - 0.02
         assert control.test_acc[-1] > acc_bn + 0.01
