@@ -205,3 +205,14 @@ def test_the_formula_test_sees_a_copy():
     }
     for what, copy in copies.items():
         assert re.search(FORMULAS[what][0], copy), what
+
+
+def test_panels_find_no_caller_and_count_nothing():
+    """A panel's website id is the one its lesson gives (`cached_panel(panel_id=...)`): no
+    module of helpers walks stack frames to find its caller or keeps a global counter of
+    panels, and the website export lives in its own module."""
+    for rel, src in sources():
+        assert "_getframe" not in src and "inspect.stack" not in src, rel
+        assert "collections.Counter()" not in src or rel.startswith("lessons/"), rel
+    panels = (HELPERS / "display" / "panels.py").read_text()
+    assert "def export_pictures" not in panels and "def panels_dir" not in panels

@@ -33,6 +33,7 @@ import pytest
 from browser_support import ARTIFACTS, ROOT
 from matplotlib.figure import Figure
 
+import helpers.display.export as export
 import helpers.display.panels as panels
 from helpers.display.predict import QUESTION_KEY
 
@@ -49,12 +50,10 @@ build_site = load_builder()
 
 
 # ---------------------------------------------------------------- the builder, no browser
-def toy_panel(monkeypatch, directory, fresh_kernel=True):
+def toy_panel(monkeypatch, directory, panel_id="01-toy"):
     """A two-control panel (a slider and toggle buttons) whose pictures go to `directory`."""
     monkeypatch.setattr(panels, "PRERENDER", True)
-    monkeypatch.setattr(panels, "panels_dir", lambda: directory)
-    if fresh_kernel:
-        monkeypatch.setattr(panels, "_PANEL_IDS", panels.collections.Counter())
+    monkeypatch.setattr(export, "panels_dir", lambda: directory)
     import ipywidgets as widgets
 
     def draw(n, colour):
@@ -64,15 +63,16 @@ def toy_panel(monkeypatch, directory, fresh_kernel=True):
         return fig
 
     return panels.cached_panel(
-        draw, progress=False, n=panels.selection_slider([0, 1, 2], "points", value=1),
+        draw, panel_id=panel_id, progress=False,
+        n=panels.selection_slider([0, 1, 2], "points", value=1),
         colour=widgets.ToggleButtons(options=["black", "grey"], description="colour"))
 
 
-def test_a_displayed_panel_leaves_its_pictures_and_its_id(monkeypatch, tmp_path):
+def test_a_displayed_panel_leaves_its_pictures_under_the_id_it_was_given(monkeypatch, tmp_path):
     panel = toy_panel(monkeypatch, tmp_path)
     _, metadata = panel._repr_mimebundle_()
-    panel_id = metadata[panels.PANEL_KEY]["id"]
-    manifest = json.loads((tmp_path / panel_id / "panel.json").read_text())
+    assert metadata[export.PANEL_KEY]["id"] == "01-toy"
+    manifest = json.loads((tmp_path / "01-toy" / "panel.json").read_text())
     assert [c["description"] for c in manifest["controls"]] == ["points", "colour"]
     assert [c["default"] for c in manifest["controls"]] == [1, 0]
     assert [c["kind"] for c in manifest["controls"]] == ["slider", "select"]
@@ -80,24 +80,46 @@ def test_a_displayed_panel_leaves_its_pictures_and_its_id(monkeypatch, tmp_path)
     picture = manifest["pictures"][manifest["positions"]["2,1"]]
     assert picture["text"] == "n = 2, colour grey\n"
     # the bytes the panel drew, as they are (not re-encoded while the lesson runs)
-    assert (tmp_path / panel_id / picture["file"]).read_bytes() == \
+    assert (tmp_path / "01-toy" / picture["file"]).read_bytes() == \
         panel.pictures[(2, "grey")][1]
-    # the same panel again in this kernel: the next id; in a fresh kernel: the same ids
-    again = toy_panel(monkeypatch, tmp_path, False)._repr_mimebundle_()[1][panels.PANEL_KEY]["id"]
-    assert again == panel_id[:-1] + "1"
-    fresh = toy_panel(monkeypatch, tmp_path)._repr_mimebundle_()[1][panels.PANEL_KEY]["id"]
-    assert fresh == panel_id
+    # the same panel displayed again (a re-run cell) writes the same folder again
+    again = toy_panel(monkeypatch, tmp_path)._repr_mimebundle_()[1][export.PANEL_KEY]
+    assert again == metadata[export.PANEL_KEY] and len(list(tmp_path.iterdir())) == 1
+
+
+def test_a_panel_without_an_id_is_not_exported_and_a_bad_id_is_refused(monkeypatch, tmp_path):
+    _, metadata = toy_panel(monkeypatch, tmp_path, panel_id=None)._repr_mimebundle_()
+    assert export.PANEL_KEY not in metadata and not list(tmp_path.iterdir())
+    for bad in ("03 activations", "../x", "", "Lesson3", 3):
+        with pytest.raises(ValueError, match="panel_id must be lower-case letters, digits"):
+            toy_panel(monkeypatch, tmp_path, panel_id=bad)
+
+
+def test_every_lesson_panel_has_a_unique_id_that_names_its_lesson():
+    """The ids the lessons give their panels (saved in the notebooks' outputs): one per panel,
+    none used twice in the course, each starting with its lesson's number."""
+    seen = []
+    for path in sorted((ROOT / "notebooks").glob("[0-9]*.ipynb")):
+        nb = nbformat.read(path, as_version=4)
+        for cell in nb.cells:
+            for out in cell.get("outputs", []):
+                panel = out.get("metadata", {}).get(export.PANEL_KEY)
+                if panel:
+                    assert panel["id"].startswith(path.name[:2] + "-"), (path.name, panel)
+                    assert f'panel_id="{panel["id"]}"' in cell.source, (path.name, panel)
+                    seen.append(panel["id"])
+    assert len(seen) == len(set(seen)) >= 10
 
 
 def test_panels_write_only_in_a_kernel_running_a_lesson(monkeypatch):
-    assert panels.panels_dir() is None                       # no kernel (these tests)
+    assert export.panels_dir() is None                       # no kernel (these tests)
     import IPython
     monkeypatch.setattr(IPython, "get_ipython", lambda: type("Shell", (), {"kernel": 1})())
     monkeypatch.delenv("JPY_SESSION_NAME", raising=False)
     monkeypatch.delenv("BN_COURSE_PANELS", raising=False)
-    assert panels.panels_dir() == ROOT / "build" / "panels"   # nbval, make notebooks
+    assert export.panels_dir() == ROOT / "build" / "panels"   # nbval, make notebooks
     monkeypatch.setenv("JPY_SESSION_NAME", "01_gradient_descent.ipynb")
-    assert panels.panels_dir() is None                       # a student in JupyterLab
+    assert export.panels_dir() is None                       # a student in JupyterLab
 
 
 def toy_site(monkeypatch, tmp_path, with_pictures=True, with_id=True):
@@ -106,7 +128,7 @@ def toy_site(monkeypatch, tmp_path, with_pictures=True, with_id=True):
     panel = toy_panel(monkeypatch, pictures)
     data, metadata = panel._repr_mimebundle_()
     if not with_id:                             # as saved before panels had ids
-        metadata.pop(panels.PANEL_KEY)
+        metadata.pop(export.PANEL_KEY)
     notebooks = tmp_path / "notebooks"
     (notebooks / "exercises" / "solutions").mkdir(parents=True)
     (notebooks / "exercises" / "solutions" / "01_x.ipynb").write_text("{}")
@@ -177,13 +199,13 @@ def test_a_panel_saved_without_an_id_says_how_to_fix_it(monkeypatch, tmp_path):
 
 
 def test_pictures_from_another_run_are_reported(monkeypatch, tmp_path, capsys):
-    original = panels.export_pictures
+    original = export.export_pictures
 
     def other_run(*args):
         exported = original(*args)
         return dict(exported, texts="something else")
 
-    monkeypatch.setattr(panels, "export_pictures", other_run)
+    monkeypatch.setattr(panels, "export_pictures", other_run)      # as panels calls it
     toy_site(monkeypatch, tmp_path)
     assert "come from another run than the saved notebook" in capsys.readouterr().err
 

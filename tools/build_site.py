@@ -37,7 +37,7 @@ ROOT = Path(__file__).resolve().parent.parent
 WEBSITE = ROOT / "website"
 sys.path.insert(0, str(ROOT))
 
-from helpers.display.panels import PANEL_KEY  # noqa: E402  (one constant, one place)
+from helpers.display.export import PANEL_KEY  # noqa: E402  (one constant, one place)
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions", "ui", "a11y")

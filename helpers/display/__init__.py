@@ -6,6 +6,8 @@
                 training, percentile bands, the per-layer activation grid)
     panels.py   slider panels: every position pre-drawn from real runs (cached_panel), and
                 the batch-size x momentum activation panel of every lesson
+    export.py   a displayed panel's pictures for the course website, under the id its lesson
+                gives it (build/panels/<panel id>/)
     predict.py  predict(question, choices, answer): a prediction question whose wrong
                 choices name the misconception (a widget in a kernel, text elsewhere)
 """

@@ -8,19 +8,12 @@ current position afresh, which is what the tests check (and what a student can s
 Sliders update on release (continuous_update=False).
 """
 import base64
-import collections
 import contextlib
-import hashlib
 import io
 import itertools
-import json
-import linecache
-import os
-import shutil
 import sys
 import textwrap
 import time
-from pathlib import Path
 
 import ipywidgets as widgets
 import PIL.Image
@@ -28,6 +21,7 @@ from matplotlib.figure import Figure
 
 from ..progress import progress_bar
 from ..training import History
+from .export import PANEL_KEY, check_panel_id, export_pictures
 from .figures import activation_limits, draw_activation_grid
 from .style import DPI, figure_png, png_bytes, shown_width
 
@@ -52,23 +46,13 @@ PRERENDER = True
 # time into drawing and the rest with it).
 DRAWING_SECONDS = [0.0]
 
-# The course website (tools/build_site.py) shows each panel as a viewer over its pictures: a
-# panel displayed in a kernel running a lesson (see `panels_dir`) writes the pictures it has
-# already drawn (as they are, no re-encoding) and what each position printed to
-# PANELS_DIR/<panel id>/, and its saved output carries the id in its metadata under PANEL_KEY.
-# The environment variable BN_COURSE_PANELS overrides the directory ("" writes none).
-PANELS_DIR = Path(__file__).resolve().parents[2] / "build" / "panels"
-PANEL_KEY = "bn_course_panel"
-_PANEL_IDS = collections.Counter()       # panels with the same content hash, in this kernel
-
-
 def option_values(control):
     """The values a selection control can take, in order."""
     return [o[1] if isinstance(o, tuple) else o for o in control.options]
 
 
-def cached_panel(draw, progress="drawing every slider position", static=None, same=None,
-                 **controls):
+def cached_panel(draw, panel_id=None, progress="drawing every slider position", static=None,
+                 same=None, **controls):
     """An `interactive` panel over draw(**values) -> Figure that draws each position once.
 
     draw must depend only on the control values; it may print (the text is kept with the
@@ -84,9 +68,13 @@ def cached_panel(draw, progress="drawing every slider position", static=None, sa
 
     same: optional same(**values) -> key, equal for positions that draw the same picture (a
     control that does not apply to some runs), so such positions are drawn once.
+
+    panel_id: the panel's name on the course website ("03-activations", unique in the
+    course): displayed in a kernel running the whole lesson, the panel writes its pictures to
+    build/panels/<panel_id>/ (`export`). None: the panel is not on the website.
     """
+    check_panel_id(panel_id)
     names, cache = list(controls), {}
-    origin = _origin()
 
     def picture(values):
         key = same(**values) if same else tuple(values[name] for name in names)
@@ -136,107 +124,14 @@ def cached_panel(draw, progress="drawing every slider position", static=None, sa
         data["image/png"] = base64.b64encode(png).decode("ascii")
         metadata = {"image/png": {"width": shown_width(png)}}
         if not exported:
-            exported.append(export_pictures(draw, origin, controls, start, key_of, cache))
+            values = [option_values(c) for c in controls.values()]
+            exported.append(export_pictures(panel_id, controls, values, start, key_of, cache))
         if exported[0]:
             metadata[PANEL_KEY] = exported[0]
         return data, metadata
 
     panel._repr_mimebundle_ = mimebundle
     return panel
-
-
-def _origin():
-    """Where a panel comes from (part of its id): the innermost helpers.lessons module calling,
-    and a hash of the source of the notebook cell that made it (the innermost __main__ frame;
-    IPython keeps cell sources in linecache), so that two lessons' panels with the same
-    controls get different ids while a re-run of a lesson gets the same ones."""
-    lesson, cell = "", ""
-    frame = sys._getframe(1)
-    while frame is not None and not (lesson and cell):
-        name = frame.f_globals.get("__name__", "")
-        if not lesson and name.startswith("helpers.lessons"):
-            lesson = name
-        if not cell and name == "__main__":
-            source = "".join(linecache.getlines(frame.f_code.co_filename))
-            cell = hashlib.sha256(source.encode()).hexdigest()[:12] if source else ""
-        frame = frame.f_back
-    return f"{lesson}:{cell}"
-
-
-def panels_dir():
-    """Where displayed panels write their pictures (None: nowhere). Only in a kernel that runs
-    a whole lesson (`make notebooks`, nbval, nbclient): not in the tests (no kernel), and not
-    in JupyterLab (its kernels have JPY_SESSION_NAME), where a student re-running cells would
-    only fill the disk with pictures no site uses."""
-    if "JPY_SESSION_NAME" in os.environ:
-        return None
-    try:
-        from IPython import get_ipython
-    except ImportError:
-        return None
-    shell = get_ipython()
-    if shell is None or not hasattr(shell, "kernel"):
-        return None
-    path = os.environ.get("BN_COURSE_PANELS")
-    if path is None:
-        return PANELS_DIR if (PANELS_DIR.parents[1] / "pyproject.toml").exists() else None
-    return Path(path) if path else None
-
-
-def export_pictures(draw, origin, controls, start, key_of, cache):
-    """Write a panel's pictures (the PNG bytes drawn, as they are) and `panel.json` (its
-    controls: name, description, option labels, kind, default index; per position the picture
-    and the printed text) to panels_dir()/<id>/.
-
-    The id is a hash of where the panel was made (`_origin`: lesson module, notebook cell),
-    draw's qualified name and the controls, plus how many panels with that hash this kernel
-    displayed before, so a re-run of a lesson gives the same ids. Returns {"id": id, "texts":
-    a hash of every position's printed text} (the site builder compares the saved output's
-    with the pictures' to notice pictures from another run), or None when nothing was written
-    (no directory, a position not drawn yet, a failed write)."""
-    directory = panels_dir()
-    if directory is None:
-        return None
-    names = list(controls)
-    values = [option_values(c) for c in controls.values()]
-    positions = list(itertools.product(*(range(len(v)) for v in values)))
-    keys = [key_of({n: v[i] for n, v, i in zip(names, values, p)}) for p in positions]
-    if any(key not in cache for key in keys):
-        return None
-    described = [{"name": n, "description": c.description,
-                  "labels": [o[0] if isinstance(o, tuple) else str(o) for o in c.options],
-                  "kind": "slider" if isinstance(c, widgets.SelectionSlider) else "select",
-                  "default": v.index(start[n])}
-                 for (n, c), v in zip(controls.items(), values)]
-    content = json.dumps([origin, f"{draw.__module__}.{draw.__qualname__}", described])
-    digest = hashlib.sha256(content.encode()).hexdigest()[:12]
-    panel_id = f"{digest}-{_PANEL_IDS[digest]}"
-    _PANEL_IDS[digest] += 1
-    files = {}                                   # cache key -> picture index
-    for key in keys:
-        files.setdefault(key, len(files))
-    texts = hashlib.sha256(json.dumps([cache[key][0] for key in keys]).encode()).hexdigest()
-    manifest = {"id": panel_id, "texts": texts[:12], "origin": origin, "draw": draw.__qualname__,
-                "controls": described,
-                "pictures": [{"file": f"{i}.png", "text": cache[key][0]}
-                             for key, i in files.items()],
-                "positions": {",".join(map(str, p)): files[key]
-                              for p, key in zip(positions, keys)}}
-    final = directory / panel_id
-    tmp = directory / f".{panel_id}.{os.getpid()}"
-    try:
-        shutil.rmtree(tmp, ignore_errors=True)
-        tmp.mkdir(parents=True)
-        for key, i in files.items():
-            (tmp / f"{i}.png").write_bytes(cache[key][1])
-        (tmp / "panel.json").write_text(json.dumps(manifest, indent=1))
-        shutil.rmtree(final, ignore_errors=True)
-        os.rename(tmp, final)
-    except OSError:                 # e.g. a read-only checkout: the lesson runs on regardless
-        shutil.rmtree(tmp, ignore_errors=True)
-        if not (final / "panel.json").exists():
-            return None
-    return {"id": panel_id, "texts": texts[:12]}
 
 
 STATIC_NOTE = ("Pre-drawn positions of this panel, from the lesson's own runs.\n"
@@ -298,7 +193,7 @@ def run_summary(history, width=110):
 def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
                      momentum_name="SGD momentum", xlim=None, value=None, layers=None,
                      describe=None, static=None, modes=None, mode_name="compare", limits=None,
-                     x="step", drift=False):
+                     x="step", drift=False, panel_id=None):
     """Batch-size and momentum sliders over per-layer activation distributions.
 
     runs: {(batch_size, momentum): {label: History}} from `run_positions`. value: initial
@@ -314,6 +209,7 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
     computed ones (e.g. to fix the range of the per-unit row). x: what the per-unit row's
     axis counts, "step" or "examples" (with modes: a dict mode -> "step" or "examples").
     drift=True: the per-unit panels give each layer's drift (see `draw_activation_grid`).
+    panel_id: the panel's name on the course website (see `cached_panel`).
     """
     value = value or (batch_sizes[0], momenta[0], *(modes[:1] if modes else ()))
     limits = limits or activation_limits([runs[key] for key in runs], kind, xlim=xlim)
@@ -335,5 +231,5 @@ def activation_panel(runs, batch_sizes=BATCH_SIZES, momenta=MOMENTA, kind="pre",
     if modes:
         controls["mode"] = widgets.ToggleButtons(options=list(modes), value=value[2],
                                                  description=mode_name)
-    return cached_panel(draw, static=[dict(zip(controls, p)) for p in (static or [value])],
-                        **controls)
+    return cached_panel(draw, panel_id=panel_id,
+                        static=[dict(zip(controls, p)) for p in (static or [value])], **controls)

@@ -83,7 +83,7 @@ def excess_loss_limits(paths, loss_star, floor=1e-8):
 
 
 def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 3.0), seed=0,
-                  value=None, static=None):
+                  value=None, static=None, panel_id=None):
     """Sliders batch size, lr, momentum -> the path on the contours and its loss curve.
 
     Every run takes a few milliseconds (2 parameters): all are computed first, so that both
@@ -128,7 +128,7 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
     value = value or (batch_sizes[0], lrs[0], momenta[0])
     names = ("batch_size", "lr", "momentum")
     return cached_panel(
-        draw, static=[dict(zip(names, p)) for p in (static or [value])],
+        draw, panel_id=panel_id, static=[dict(zip(names, p)) for p in (static or [value])],
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         lr=selection_slider(lrs, "learning rate lr", value=value[1]),
         momentum=selection_slider(momenta, "momentum", value=value[2]))

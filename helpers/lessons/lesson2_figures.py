@@ -63,7 +63,7 @@ def _xlim(activations, layer):
             min(hi.max() + 0.5, bins[-1]) if hi.size else bins[-1])
 
 
-def step_scrubber(activations, steps=None, value=None, static=None):
+def step_scrubber(activations, steps=None, value=None, static=None, panel_id=None):
     """A step slider over one run: every layer's input histogram at that step (colour) drawn
     over its histogram at step 0 (grey), with the W1 distance between the two.
 
@@ -105,11 +105,13 @@ def step_scrubber(activations, steps=None, value=None, static=None):
                             ha="right", va="top", fontsize=9, color="0.35")
         return fig
 
-    return cached_panel(draw, static=[{"step": s} for s in (static or [])] or None,
+    return cached_panel(draw, panel_id=panel_id,
+                        static=[{"step": s} for s in (static or [])] or None,
                         step=selection_slider(options, "step", value=value))
 
 
-def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigmoid MLP"):
+def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigmoid MLP",
+                panel_id=None):
     """Sliders batch size and momentum over {(batch_size, momentum): History} (`train_grid`).
 
     Each position shows, for every hidden layer, its input over training pooled over all
@@ -184,6 +186,7 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
 
     b0, m0 = value or (batch_sizes[0], momenta[0])
     return cached_panel(
-        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [(b0, m0)])],
+        draw, panel_id=panel_id,
+        static=[{"batch_size": b, "momentum": m} for b, m in (static or [(b0, m0)])],
         batch_size=selection_slider(batch_sizes, "batch size", value=b0),
         momentum=selection_slider(momenta, "momentum", value=m0))

@@ -138,7 +138,8 @@ def describe_track(track, momentum):
     return line
 
 
-def tracking_panel(runs, batch_sizes, momenta, units=None, value=None, static=None):
+def tracking_panel(runs, batch_sizes, momenta, units=None, value=None, static=None,
+                   panel_id=None):
     """Batch-size and BN-momentum sliders over `draw_tracking`, on axes fixed across all
     positions (`tracking_limits`); runs: {(b, m): track} from `panels.run_positions`.
     static: the (batch_size, momentum) positions of the saved static picture (default: the
@@ -156,7 +157,8 @@ def tracking_panel(runs, batch_sizes, momenta, units=None, value=None, static=No
         description="BN momentum (PyTorch)", continuous_update=False,
         style={"description_width": "initial"}, layout=widgets.Layout(width="480px"))
     return cached_panel(
-        draw, static=[{"batch_size": b, "momentum": m} for b, m in (static or [value])],
+        draw, panel_id=panel_id,
+        static=[{"batch_size": b, "momentum": m} for b, m in (static or [value])],
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         momentum=bn_momentum)
 

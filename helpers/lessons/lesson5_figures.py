@@ -105,7 +105,7 @@ def grid_limits(grid):
     return {name: lim and dict(lim, bands=bands) for name, lim in limits.items()}
 
 
-def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None):
+def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None, panel_id=None):
     """A noise-strength slider over precomputed noisy-batch-norm runs.
 
     runs: {strength: History} (recorded, evaluated); reference: {"plain": History, "batch norm":
@@ -165,6 +165,7 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None):
         return fig
 
     strengths = list(runs)
-    return cached_panel(draw, static=[{"strength": s} for s in static or []] or None,
+    return cached_panel(draw, panel_id=panel_id,
+                        static=[{"strength": s} for s in static or []] or None,
                         strength=selection_slider(strengths, "noise strength",
                                                   value=strengths[len(runs) // 2]))

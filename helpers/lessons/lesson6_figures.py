@@ -167,7 +167,7 @@ def panel_histories(run):
 
 
 def small_batch_panel(grid, batch_sizes, momenta, labels=LABELS, value=None, static=None,
-                      xlim=(-5.0, 5.0)):
+                      xlim=(-5.0, 5.0), panel_id=None):
     """Batch size slider, normalization selector and BN momentum slider over the runs of
     `small_batch_grid`: for the chosen run, the inputs to every hidden layer's sigmoid on a
     fixed probe, recorded in training mode (the probe in batches of the training size, as
@@ -192,8 +192,9 @@ def small_batch_panel(grid, batch_sizes, momenta, labels=LABELS, value=None, sta
         return batch_size, normalization, momentum if normalization in RUNNING else None
 
     return cached_panel(
-        draw, same=same, static=[dict(zip(("batch_size", "normalization", "momentum"), p))
-                                 for p in (static or [value])],
+        draw, panel_id=panel_id, same=same,
+        static=[dict(zip(("batch_size", "normalization", "momentum"), p))
+                for p in (static or [value])],
         batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
         normalization=normalization,
         momentum=selection_slider(momenta, "BN momentum", value=value[2]))
