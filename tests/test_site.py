@@ -433,16 +433,21 @@ def wait_loaded(img):
     })""")
 
 
+def each_viewer(page):
+    """(index, viewer, its data, its controls) for every panel viewer on the page."""
+    viewers = page.locator(".panel-viewer")
+    for v in range(viewers.count()):
+        viewer = viewers.nth(v)
+        yield (v, viewer, json.loads(viewer.locator(".panel-data").text_content()),
+               viewer.locator("input, select"))
+
+
 def panel_problems(page):
     """Move each control of each panel through all its positions (the others where it
     matters); each step must show that position's picture (loaded), alt text, printed text
     and readout."""
     problems = []
-    viewers = page.locator(".panel-viewer")
-    for v in range(viewers.count()):
-        viewer = viewers.nth(v)
-        data = json.loads(viewer.locator(".panel-data").text_content())
-        controls = viewer.locator("input, select")
+    for v, viewer, data, controls in each_viewer(page):
         sizes = [len(labels) for labels in data["labels"]]
         viewer.scroll_into_view_if_needed()
         for k in range(len(sizes)):
@@ -740,11 +745,7 @@ def tap_problems(page):
     """Tap every control of every panel (a slider near its right end, then a select's next
     option): each must take the tap (nothing covers it) and show that position's picture."""
     problems = []
-    viewers = page.locator(".panel-viewer")
-    for v in range(viewers.count()):
-        viewer = viewers.nth(v)
-        data = json.loads(viewer.locator(".panel-data").text_content())
-        controls = viewer.locator("input, select")
+    for v, viewer, data, controls in each_viewer(page):
         for k in range(controls.count()):
             control = controls.nth(k)
             what = f"panel {v + 1}, control {data['descriptions'][k]!r}"
