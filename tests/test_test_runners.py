@@ -48,6 +48,12 @@ def test_the_notebook_filter_picks_lessons_by_name():
     assert len(tool.notebooks([])) >= 6 and tool.notebooks(["nothing"]) == []
 
 
+def test_a_lesson_filter_runs_that_lessons_claim_tests_only():
+    assert tool.claim_tests(tool.notebooks(["03", "05"])) == ["tests/test_lesson3.py",
+                                                              "tests/test_lesson5.py"]
+    assert tool.claim_tests([]) == tool.CLAIM_TESTS and len(tool.CLAIM_TESTS) >= 6
+
+
 def test_the_native_blas_is_reported_by_library_and_kernel():
     libs = tool.blas()
     assert libs and all(len(entry) == 2 for entry in libs)

@@ -2,7 +2,8 @@
 
     python tools/test_cpus.py                      every kernel this CPU can run: claim tests
                                                    and the lessons under nbval
-    python tools/test_cpus.py --notebooks 03 05    only lessons 03 and 05 (a name filter)
+    python tools/test_cpus.py --notebooks 03 05    only lessons 03 and 05 (a name filter) and
+                                                   their claim tests (tests/test_lesson3.py, 5)
     python tools/test_cpus.py --kernels other --no-notebooks
                                                    the claim tests under one kernel other than
                                                    the native one (what `make test` runs)
@@ -90,6 +91,15 @@ def notebooks(filters):
     return [str(p.relative_to(ROOT)) for p in lessons]
 
 
+def claim_tests(lessons):
+    """The claim tests of the given lesson notebooks (tests/test_lessonN.py for NN_*.ipynb that
+    exist); every lesson's when none is given."""
+    if not lessons:
+        return CLAIM_TESTS
+    wanted = [f"tests/test_lesson{int(Path(p).name[:2])}.py" for p in lessons]
+    return [t for t in wanted if t in CLAIM_TESTS]
+
+
 def run(kernel, label, args):
     """Run pytest with OPENBLAS_CORETYPE=kernel; return (label, kernel, passed, seconds)."""
     env = dict(os.environ, OPENBLAS_CORETYPE=kernel, OPENBLAS_NUM_THREADS="1",
@@ -138,10 +148,12 @@ def main(argv=None):
             print(f"{kernel}: OpenBLAS did not take the kernel (it reports {got})")
             results.append(("kernel", kernel, False, 0.0))
             continue
-        if not opts.no_claims:
-            results.append(run(kernel, "claim tests", CLAIM_TESTS + ["-m", "not browser"]))
-        if not opts.no_notebooks:
-            lessons = notebooks(opts.notebooks)
+        lessons = notebooks(opts.notebooks)
+        tests = claim_tests(lessons if opts.notebooks else [])
+        if not opts.no_claims and tests:
+            results.append(run(kernel, f"claim tests ({len(tests)} file(s))",
+                               tests + ["-m", "not browser"]))
+        if not opts.no_notebooks and lessons:
             results.append(run(kernel, f"{len(lessons)} lesson(s) under nbval",
                                ["--nbval-lax", "--nbval-current-env",
                                 "--nbval-cell-timeout=300", *lessons]))
