@@ -216,3 +216,16 @@ def test_panels_find_no_caller_and_count_nothing():
         assert "collections.Counter()" not in src or rel.startswith("lessons/"), rel
     panels = (HELPERS / "display" / "panels.py").read_text()
     assert "def export_pictures" not in panels and "def panels_dir" not in panels
+
+
+@pytest.mark.parametrize("literal", ['"bn_course_panel"', '"bn_course_question"'])
+def test_each_output_metadata_key_is_spelled_in_one_place(literal):
+    """The keys under which a saved output carries a panel's id or a question's data are
+    written once (helpers.display.export.PANEL_KEY, helpers.display.predict.QUESTION_KEY);
+    the website builder and the tests import them."""
+    root = HELPERS.parent
+    found = [p.relative_to(root).as_posix()
+             for folder in ("helpers", "tools", "tests", "benchmarks")
+             for p in sorted((root / folder).rglob("*.py"))
+             if p != Path(__file__) and literal in p.read_text()]
+    assert len(found) == 1, f"{literal} written in {found}"

@@ -8,7 +8,7 @@ lesson map, and navigation between them, rendered by nbconvert with the template
 website/templates/course/. Nothing is executed: the prose, math, code and outputs are the
 saved notebooks'. Each slider panel's output becomes a viewer (website/static/panels.js):
 native labelled controls that switch among the pictures the lesson drew for every position,
-which a lesson run leaves in build/panels/<panel id>/ (helpers/display/panels.py) and this
+which a lesson run leaves in build/panels/<panel id>/ (helpers/display/export.py) and this
 build copies next to the page, reduced to 256 colours. Each prediction question
 (helpers.display.predict) becomes a form built from the data in its output's metadata
 (website/static/predict.js). Math is rendered by the MathJax that
@@ -38,6 +38,7 @@ WEBSITE = ROOT / "website"
 sys.path.insert(0, str(ROOT))
 
 from helpers.display.export import PANEL_KEY  # noqa: E402  (one constant, one place)
+from helpers.display.predict import QUESTION_KEY  # noqa: E402
 
 WIDGET = "application/vnd.jupyter.widget-view+json"
 MATHJAX_FILES = ("tex-svg.js", "input/tex/extensions", "ui", "a11y")
@@ -232,7 +233,6 @@ def convert_panels(nb, page_rel, out, panels, cache):
 
 
 # -------------------------------------------------------------------- prediction questions
-QUESTION_KEY = "bn_course_question"      # helpers.display.predict.QUESTION_KEY
 
 
 def question_form(data, number):

@@ -76,8 +76,11 @@ def cached_panel(draw, panel_id=None, progress="drawing every slider position", 
     check_panel_id(panel_id)
     names, cache = list(controls), {}
 
+    def key_of(values):
+        return same(**values) if same else tuple(values[name] for name in names)
+
     def picture(values):
-        key = same(**values) if same else tuple(values[name] for name in names)
+        key = key_of(values)
         if key not in cache:
             start = time.perf_counter()
             text = io.StringIO()
@@ -112,10 +115,6 @@ def cached_panel(draw, panel_id=None, progress="drawing every slider position", 
         return compose_static(shots)
 
     panel.static_picture = static_picture
-
-    def key_of(values):
-        return same(**values) if same else tuple(values[name] for name in names)
-
     exported = []
 
     def mimebundle(**kwargs):
