@@ -56,7 +56,7 @@ from .batchnorm_eval import (  # noqa: E402
     train_mode_logits,
     using_running_stats,
 )
-from .data import load_mnist, make_blobs, make_linear_regression  # noqa: E402
+from .data import load_mnist, make_blobs, make_linear_regression, split_validation  # noqa: E402
 from .divergence import cross_entropy_divergence, least_squares_divergence  # noqa: E402
 from .gradcheck import gradient_errors, numerical_gradient, rel_error  # noqa: E402
 from .layers import (  # noqa: E402
@@ -68,7 +68,7 @@ from .layers import (  # noqa: E402
     softmax,
     softmax_cross_entropy,
 )
-from .network import Sequential, make_mlp  # noqa: E402
+from .network import BASE, Base, Sequential, make_base, make_mlp  # noqa: E402
 from .normalization import (  # noqa: E402
     BatchRenorm,
     GroupNorm,
@@ -94,11 +94,11 @@ __all__ = [
     "RunningStatsSweep", "compare_modes", "fold_batchnorm", "forward_batch_stats",
     "get_running_stats", "population_stats", "recompute_running_stats", "set_running_stats",
     "train_mode_logits", "using_running_stats",
-    "load_mnist", "make_blobs", "make_linear_regression",
+    "load_mnist", "make_blobs", "make_linear_regression", "split_validation",
     "cross_entropy_divergence", "least_squares_divergence",
     "gradient_errors", "numerical_gradient", "rel_error",
     "Linear", "Sigmoid", "Tanh", "ReLU", "init_weights", "softmax", "softmax_cross_entropy",
-    "Sequential", "make_mlp", "SGD", "PERCENTILES", "Recorder",
+    "BASE", "Base", "Sequential", "make_base", "make_mlp", "SGD", "PERCENTILES", "Recorder",
     "LayerNorm", "GroupNorm", "BatchRenorm", "layernorm_forward", "layernorm_backward",
     "groupnorm_forward", "groupnorm_backward", "batchrenorm_forward", "batchrenorm_backward",
     "History", "iterate_minibatches", "progress_bar", "steps_per_epoch", "train",

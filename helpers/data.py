@@ -90,6 +90,22 @@ def load_mnist(path=None, flatten=True, normalize=True):
     return images(X_train), y_train.astype(np.int64), images(X_test), y_test.astype(np.int64)
 
 
+def split_validation(X, y, n_val=1000):
+    """Hold out the last n_val examples of a training set to choose settings on, so the test
+    set is never used to choose: (X_fit, y_fit, X_val, y_val).
+
+    X (N, ...), y (N,). The shipped training set is already in random order with every digit
+    about equally often, so its last 1,000 images are a fair validation split (each digit 86
+    to 113 times).
+    """
+    n_val = check_int("n_val", n_val, 1)
+    if len(X) != len(y):
+        raise ValueError(f"X and y must have the same length, got {len(X)} and {len(y)}")
+    if n_val >= len(X):
+        raise ValueError(f"n_val must be smaller than the {len(X)} examples, got {n_val}")
+    return X[:-n_val], y[:-n_val], X[-n_val:], y[-n_val:]
+
+
 def _check_nonneg(name, value):
     if isinstance(value, bool) or not isinstance(value, numbers.Real):
         raise TypeError(f"{name} must be a real number, got {type(value).__name__} {value!r}")

@@ -42,15 +42,19 @@ def test_named_kernels_are_checked_and_the_unrunnable_ones_skipped(capsys):
         tool.choose("Zen", "Haswell", ["Haswell"])
 
 
-def test_the_notebook_filter_picks_lessons_by_name():
-    assert tool.notebooks(["03", "05"]) == ["notebooks/03_batchnorm_training.ipynb",
-                                            "notebooks/05_why_batchnorm_works.ipynb"]
+def test_the_notebook_filter_picks_lessons_and_their_going_deeper_notebooks_by_name():
+    picked = tool.notebooks(["03", "05"])
+    deeper = sorted(str(p.relative_to(tool.ROOT))
+                    for p in (tool.ROOT / "notebooks" / "deeper").glob("0[35]*.ipynb"))
+    assert picked == ["notebooks/03_batchnorm_training.ipynb",
+                      "notebooks/05_why_batchnorm_works.ipynb"] + deeper
     assert len(tool.notebooks([])) >= 6 and tool.notebooks(["nothing"]) == []
 
 
 def test_a_lesson_filter_runs_that_lessons_claim_tests_only():
-    assert tool.claim_tests(tool.notebooks(["03", "05"])) == ["tests/test_lesson3.py",
-                                                              "tests/test_lesson5.py"]
+    assert tool.claim_tests(tool.notebooks(["03", "05"])) == [
+        "tests/test_lesson3.py", "tests/test_lesson3_base.py", "tests/test_lesson5.py"]
+    assert tool.claim_tests(["notebooks/deeper/04a_x.ipynb"]) == ["tests/test_lesson4.py"]
     assert tool.claim_tests([]) == tool.CLAIM_TESTS and len(tool.CLAIM_TESTS) >= 6
 
 

@@ -2,7 +2,8 @@
 
     python tools/build_site.py [--out site] [--notebooks notebooks] [--panels build/panels]
 
-One page per lesson (notebooks/0*.ipynb) and per exercise student notebook
+One page per lesson (notebooks/0*.ipynb), per optional going-deeper notebook
+(notebooks/deeper/*.ipynb) and per exercise student notebook
 (notebooks/exercises/*.ipynb; the solutions are left out), an index page made of the README's
 lesson map, and navigation between them, rendered by nbconvert with the template in
 website/templates/course/. Nothing is executed: the prose, math, code and outputs are the
@@ -65,9 +66,12 @@ def pages(notebooks):
     """[(notebook path, page path relative to the site, title)] in reading order: each
     lesson, then the exercise that follows it."""
     found = [(p, p.name) for p in sorted(notebooks.glob("[0-9]*.ipynb"))]
-    found += [(p, f"exercises/{p.name}") for p in sorted((notebooks / "exercises")
+    for folder in ("deeper", "exercises"):
+        found += [(p, f"{folder}/{p.name}") for p in sorted((notebooks / folder)
                                                            .glob("[0-9]*.ipynb"))]
-    order = lambda item: (item[0].name[:2], item[1].startswith("exercises/"))  # noqa: E731
+    kind = {"deeper": 1, "exercises": 2}    # a lesson, its going-deeper notebooks, its exercise
+    order = lambda item: (item[0].name[:2], kind.get(item[1].split("/")[0], 0),  # noqa: E731
+                          item[0].name)
     result = []
     for path, rel in sorted(found, key=order):
         result.append((path, rel[:-len(".ipynb")] + ".html", title_of(path)))
@@ -87,6 +91,8 @@ def title_of(path):
 
 def short_title(rel):
     number = Path(rel).name[:2].lstrip("0")
+    if rel.startswith("deeper/"):
+        return f"Going deeper {number}{Path(rel).name[2]}"
     return f"Exercise {number}" if rel.startswith("exercises/") else f"Lesson {number}"
 
 

@@ -46,7 +46,9 @@ def run(path):
 
 
 def main(args):
-    paths = [Path(a).resolve() for a in args] or sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    paths = [Path(a).resolve() for a in args] or (
+        sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+        + sorted((ROOT / "notebooks" / "deeper").glob("[0-9]*.ipynb")))
     for path in paths:
         print(f"{path.name}: running ...", flush=True)
         print(f"{path.name}: saved after {run(path):.1f} s", flush=True)

@@ -24,6 +24,7 @@ import argparse
 import json
 import os
 import platform
+import re
 import subprocess
 import sys
 import time
@@ -86,6 +87,7 @@ def choose(kernels, native, runnable):
 
 def notebooks(filters):
     lessons = sorted((ROOT / "notebooks").glob("[0-9]*.ipynb"))
+    lessons += sorted((ROOT / "notebooks" / "deeper").glob("[0-9]*.ipynb"))   # going deeper
     if filters:
         lessons = [p for p in lessons if any(f in p.name for f in filters)]
     return [str(p.relative_to(ROOT)) for p in lessons]
@@ -96,8 +98,9 @@ def claim_tests(lessons):
     exist); every lesson's when none is given."""
     if not lessons:
         return CLAIM_TESTS
-    wanted = [f"tests/test_lesson{int(Path(p).name[:2])}.py" for p in lessons]
-    return [t for t in wanted if t in CLAIM_TESTS]
+    numbers = sorted({int(Path(p).name[:2]) for p in lessons})   # deeper/03a_* is lesson 3's
+    return [t for n in numbers for t in CLAIM_TESTS
+            if re.fullmatch(rf"tests/test_lesson{n}(_\w+)?\.py", t)]
 
 
 def run(kernel, label, args):
