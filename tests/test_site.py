@@ -787,3 +787,37 @@ def picture_opens_problems(page, viewer):
                         f"{response and response.headers.get('content-type')}")
     page.go_back()
     return problems
+
+
+def test_a_going_deeper_notebook_gets_a_page_after_its_lesson(monkeypatch, tmp_path):
+    """notebooks/deeper/NNx_*.ipynb (the README's convention): its own page in deeper/, placed
+    after its lesson in the reading order, its Back link to the lesson's page, listed on the
+    index from the README's "Going deeper" list."""
+    monkeypatch.setenv("SITE_REPOSITORY", "")
+    notebooks = tmp_path / "notebooks"
+    (notebooks / "deeper").mkdir(parents=True)
+    nb = nbformat.v4.new_notebook()
+    nb.cells = [nbformat.v4.new_markdown_cell(
+        "# Going deeper 1a: more toy\n\nOptional, after [Lesson 1](../01_toy.ipynb).")]
+    nbformat.write(nb, notebooks / "deeper" / "01a_more.ipynb")
+    readme_extra = ("### Going deeper (optional)\n\n- [Going deeper 1a: more toy]"
+                    "(notebooks/deeper/01a_more.ipynb) — the rest of the toy\n\n")
+    original = build_site.build
+
+    def build(**kwargs):                      # toy_site writes the README: add the list to it
+        readme = kwargs["readme"]
+        text = readme.read_text()
+        readme.write_text(text.replace("## Exercises", readme_extra + "## Exercises"))
+        return original(**kwargs)
+
+    monkeypatch.setattr(build_site, "build", build)
+    toy_site(monkeypatch, tmp_path)
+    order = [rel for _, rel, _ in build_site.pages(notebooks)]
+    assert order == ["01_toy.html", "deeper/01a_more.html"]
+    assert build_site.short_title("deeper/01a_more.html") == "Going deeper 1a"
+    site = tmp_path / "site"
+    soup = bs4.BeautifulSoup((site / "deeper" / "01a_more.html").read_text(), "html.parser")
+    links = {a.text: a.get("href") for a in soup.select("main a")}
+    assert links["Lesson 1"] == "../01_toy.html"
+    index = bs4.BeautifulSoup((site / "index.html").read_text(), "html.parser")
+    assert "deeper/01a_more.html" in [a.get("href") for a in index.select("a")]
