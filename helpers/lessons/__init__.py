@@ -10,9 +10,11 @@
     lesson2_start.py       the first steps: the output layer's lambda_max and the loss hump
     lesson2_plots.py       the lesson's static figures
     lesson2_figures.py     the step scrubber and the shift panel
-    lesson3_training.py    plain vs batch norm, the init and learning-rate sweeps (the
-                           course's one lr sweep), input standardisation, the noise of mu_B
-    lesson3_figures.py     sweep, mu_B spread, learned gamma/beta
+    lesson3_training.py    the plain / batch-norm pair behind the panel; for the deeper
+                           notebooks: undoing batch norm, the noise of mu_B, input
+                           standardisation in a linear model
+    lesson3_figures.py     seed sweeps, the panel's position and accuracy map, ratio study,
+                           mu_B spread
     lesson4_running.py     the momentum conventions: updates as each library writes them,
                            the effective window of an EMA
     lesson4_eval.py        the trap's end point (one batch's statistics), eval mode's cost

@@ -1,37 +1,137 @@
-"""Lesson 3's figures: the sensitivity sweeps (one seed or several), the steps gradient descent
-needs against the ratio of two features' scales, the spread of mu_B against batch size, and the
-learned gamma and beta. Each takes explicit axes.
+"""Lesson 3's figures: the base's sweeps (validation accuracy against a swept value, one dot
+per seed), the slider panel's picture of one position (each hidden layer's sigmoid input,
+plain above batch norm, in absolute units), and the map of every position's test accuracy.
+The going-deeper notebooks draw the ratio study and the spread of mu_B. Each takes explicit
+axes or returns its own figure.
 """
+import matplotlib.pyplot as plt
 import numpy as np
 
-from ..display.style import COLORS, show_message
+from ..display.figures import hatched
+from ..display.style import COLORS, TIME_CMAP, new_figure
 from .lesson3_training import LABELS, RATIO_STUDY_NAMES
 
 
-def plot_sweep(ax, res, xlabel):
-    """Final test accuracy against the swept value (log x); diverged runs marked with x.
+def color_of(label):
+    return COLORS["plain" if label == "plain" else "batchnorm"]
 
-    res: a sensitivity_sweep result (acc (K,)) or a seeded_sweep one (acc (S, K)): then the
-    line is the mean over the seeds and each seed is a small dot."""
-    for label in LABELS:
-        acc = 100 * np.atleast_2d(res["acc"][label])
-        div = np.atleast_2d(res["diverged"][label])
-        color = COLORS["plain" if label == "plain" else "batchnorm"]
-        seeds = len(acc)
-        ax.plot(res["values"], acc.mean(axis=0), marker="o", color=color,
-                label=f"{label}, mean of {seeds} seeds" if seeds > 1 else label)
-        if seeds > 1:
-            for row in acc:
-                ax.plot(res["values"], row, ".", ms=5, alpha=0.6, color=color)
-        big = label == "plain"                 # two sizes, so coinciding crosses both show
-        xs = np.broadcast_to(res["values"], acc.shape)[div]
-        ax.plot(xs, np.nan_to_num(acc[div], nan=0), "x", ms=16 if big else 9, mew=2.5,
-                color=color, label=(f"{label}: diverged" + (" (a seed)" if seeds > 1 else ""))
-                if div.any() else None)
-    ax.axhline(10, color="gray", ls=":", label="chance (10%)")
-    ax.set(xscale="log", xlabel=xlabel, ylabel="final test accuracy (%)", ylim=(0, 100))
-    ax.legend(loc="best")
+
+def plot_seeds(ax, values, acc, label, diverged=None):
+    """Accuracy (%) against a swept value (log x): the mean over seeds as a line, each seed a
+    dot, a diverged seed a cross. values (K,); acc, diverged (S, K)."""
+    acc = 100 * np.asarray(acc, dtype=float)
+    color = color_of(label)
+    ax.plot(values, acc.mean(axis=0), marker="o", color=color,
+            label=f"{label}, mean of {len(acc)} seeds")
+    for row in acc:
+        ax.plot(values, row, ".", ms=6, alpha=0.6, color=color)
+    if diverged is not None and np.any(diverged):
+        xs = np.broadcast_to(values, acc.shape)[np.asarray(diverged)]
+        ax.plot(xs, np.nan_to_num(acc[np.asarray(diverged)], nan=0), "x", ms=12 if label ==
+                "plain" else 8, mew=2.5, color=color, label=f"{label}: diverged (a seed)")
+    if not any(line.get_label() == "chance (10%)" for line in ax.lines):
+        ax.axhline(10, color="gray", ls=":", label="chance (10%)")
+    ax.set(xscale="log", ylim=(0, 100))
+    ax.set_xticks(values, [f"{v:g}" for v in values])
+    ax.minorticks_off()
     return ax
+
+
+def layer_limits(runs):
+    """The x range and density top shared by every position of the panel: {(b, m): {label:
+    History or str}} -> (xlim, top). x: the recorded histograms' range (their end bins collect
+    every value beyond it); top: the tallest histogram after step 0, end bins left out."""
+    healthy = [h for pair in runs.values() for h in pair.values()
+               if not isinstance(h, str) and not h.diverged]
+    bins = healthy[0].activations["pre_bins"]
+    xlim = (bins[0] - 0.2, bins[-1] + 0.2)
+    tops = []
+    for h in healthy:
+        a = h.activations
+        bins = a["pre_bins"]
+        centres = (bins[:-1] + bins[1:]) / 2
+        inside = (centres > xlim[0]) & (centres < xlim[1])
+        inside[[0, -1]] = False
+        tops.append(a["pre_hist"][1:, :, inside].max())
+    return xlim, 1.05 * max(tops)
+
+
+def median_move(history, layer):
+    """How far hidden layer `layer`'s pooled sigmoid input moved, in absolute units: the
+    median at the last recorded step minus the median at the first one after step 0."""
+    pct = history.activations["pre_pct"][:, layer, 2]
+    return float(pct[-1] - pct[1])
+
+
+def draw_position(pair, xlim, top, title):
+    """One panel position: for each network (rows: plain, batch norm) and hidden layer
+    (columns), the histogram of the sigmoid's input on the probe batch at each recorded step
+    (step 0 dashed grey, then dark to light), all on the same absolute axes. A run that did
+    not happen or diverged is a hatched panel saying so. Returns the figure."""
+    n_layers = 3
+    fig, axes = new_figure(2, n_layers, width=3.2, height=2.05, detached=True,
+                           layout="constrained")
+    cmap = plt.get_cmap(TIME_CMAP)
+    for row, label in enumerate(LABELS):
+        h = pair[label]
+        for layer in range(n_layers):
+            ax = axes[row, layer]
+            state = h if isinstance(h, str) else (
+                f"diverged at step {h.diverged['step']}" if h.diverged else None)
+            if state is not None:
+                ax.set_title(f"{label}, layer {layer + 1}", fontsize=10)
+                hatched(ax, state)
+                continue
+            a = h.activations
+            bins = a["pre_bins"]
+            centres = (bins[:-1] + bins[1:]) / 2
+            steps, hists = a["steps"], a["pre_hist"][:, layer]
+            ax.plot(centres, hists[0], color="0.45", ls="--", lw=1, label=f"step {steps[0]}")
+            for j in range(1, len(steps)):
+                ax.plot(centres, hists[j], color=cmap((j - 1) / max(len(steps) - 2, 1)),
+                        label=f"step {steps[j]}")
+            sat = a["saturation"][-1, layer]
+            tag = " (untrained)" if h.test_acc and h.test_acc[-1] < 0.2 else ""
+            ax.set_title(f"{label}{tag}, layer {layer + 1}\nmedian moved "
+                         f"{median_move(h, layer):+.2f}, {sat:.0%} saturated", fontsize=10)
+            ax.set(xlim=xlim, ylim=(0, top))
+            if row == 1:
+                ax.set_xlabel("input to the sigmoid")
+            if layer == 0:
+                ax.set_ylabel("density")
+                if row == 0:
+                    ax.legend(loc="upper left", fontsize=9, handlelength=1.0)
+    fig.suptitle(title, fontsize=11)
+    return fig
+
+
+def plot_accuracy_map(axes, runs, batch_sizes, momenta, threshold=0.8):
+    """Final test accuracy of every panel position, one map per network (axes[0]: plain,
+    axes[1]: batch norm): batch size across, SGD momentum down; a cell that did not run or
+    diverged says so. Cells at or above `threshold` are outlined."""
+    for ax, label in zip(axes, LABELS):
+        grid = np.full((len(momenta), len(batch_sizes)), np.nan)
+        for i, m in enumerate(momenta):
+            for j, b in enumerate(batch_sizes):
+                h = runs[(b, m)][label]
+                if isinstance(h, str):
+                    text = "no run"
+                elif h.diverged:
+                    text = "diverged"
+                else:
+                    grid[i, j] = 100 * h.test_acc[-1]
+                    text = f"{grid[i, j]:.0f}%"
+                ax.text(j, i, text, ha="center", va="center", fontsize=10,
+                        color="black" if np.isnan(grid[i, j]) or grid[i, j] > 45 else "white")
+                if grid[i, j] >= 100 * threshold:
+                    ax.add_patch(plt.Rectangle((j - 0.5, i - 0.5), 1, 1, fill=False, lw=2,
+                                               ec=color_of(label)))
+        ax.imshow(grid, vmin=0, vmax=100, cmap="viridis", aspect="auto")
+        ax.grid(False)
+        ax.set(xticks=range(len(batch_sizes)), xticklabels=[str(b) for b in batch_sizes],
+               yticks=range(len(momenta)), yticklabels=[f"{m:g}" for m in momenta],
+               xlabel="batch size", ylabel="SGD momentum", title=f"{label}: test accuracy")
+    return axes
 
 
 def plot_ratio_study(ax, study):
@@ -57,19 +157,18 @@ def plot_batch_mean_spread(ax, res):
     return ax
 
 
-def plot_gamma_beta(axes, model):
-    """Learned gamma (axes[0]) and beta (axes[1]) of every unit, one column per BN layer."""
-    bns = model.batchnorms
-    if not bns:
-        show_message(axes[0], "this model has no batch-norm layer")
-        return axes
-    rng = np.random.default_rng(0)             # jitter only, so dots do not hide each other
-    for ax, name, start in zip(axes, ("gamma", "beta"), (1.0, 0.0)):
-        for i, bn in enumerate(bns, start=1):
-            v = getattr(bn, name)
-            ax.plot(i + rng.uniform(-0.2, 0.2, len(v)), v, ".", alpha=0.6,
-                    color=COLORS["batchnorm"], label="one unit" if i == 1 else None)
-        ax.axhline(start, color="gray", ls="--", label=f"initial value {start:g}")
-        ax.set(xticks=range(1, len(bns) + 1), xlabel="hidden layer", ylabel=f"learned {name}")
-        ax.legend()
-    return axes
+def width(history, layer):
+    """The spread of hidden layer `layer`'s pooled sigmoid input at the last recorded step:
+    its 85th minus its 15th percentile, in absolute units."""
+    pct = history.activations["pre_pct"][-1, layer]
+    return float(pct[3] - pct[1])
+
+
+def run_line(history):
+    """One short line per run under a panel position: its test accuracy, or why there is none."""
+    if isinstance(history, str):
+        return "no run: a batch of one has variance 0 (the engine refuses it)"
+    if history.diverged:
+        return f"diverged at step {history.diverged['step']}"
+    return (f"test accuracy {history.test_acc[-1]:.1%} after {history.num_steps} steps "
+            f"({history.examples_seen[-1]:,} examples)")

@@ -1,184 +1,43 @@
-"""Lesson 3: plain vs batch-norm runs, cached sensitivity sweeps, and the noise of mu_B.
+"""Lesson 3's plumbing: the pair of networks behind the slider panel, and the experiments of
+its going-deeper notebooks.
 
-`train_pair` trains the same MLP without and with batch norm; `sensitivity_sweep` repeats that
-over learning rates or weight-init scales and caches the result for the session, so running a
-cell again costs nothing; `seeded_sweep` does the same over several seeds, and `good_band`
-reads off the values where a network trains well on every seed; `batch_mean_spread` measures
-how much a batch mean varies from batch to batch; `undo_error` how far fixed gamma, beta are
-from undoing batch norm on a batch; `gd_relative_errors`, `two_feature_problem` and
-`steps_to_learn` show one learning rate favouring large-scale features (input
-standardisation in a linear model);
-`edge_fraction` reads how much of a layer's input sits beyond the recorded histogram range;
-`median_shift` how far a layer's input moved, in its own widths.
-A run counts as diverged by the course's one rule (`helpers.divergence`, via History.diverged).
-Their figures are in lesson3_figures.
+`train_pair` trains the base network (`helpers.BASE`) without and with batch norm on the same
+batches, recording each hidden layer's sigmoid input (one panel position). For the going-deeper
+notebooks: `undo_error` (how far fixed gamma, beta are from undoing batch norm on a batch),
+`batch_mean_spread` (how much a batch mean varies from batch to batch), and, for input
+standardisation in a linear model, `two_feature_problem`, `gd_relative_errors`,
+`steps_to_learn` and `scale_ratio_study`. Their figures are in lesson3_figures.
 """
-import hashlib
-
 import numpy as np
 
 from ..batchnorm import batchnorm_forward
 from ..display.figures import no_run_message
-from ..network import make_mlp
-from ..progress import progress_bar
-from ..recording import end_bin_fraction
+from ..network import BASE, make_base
 from ..training import train
 
 LABELS = ("plain", "batch norm")
-PARAMS = ("lr", "scale")
 RATIO_STUDY_NAMES = ("raw, lr 1/lambda_max", "raw, best fixed lr", "standardised")
-_CACHE = {}
 
 
-def train_pair(X, y, *, batch_size, lr, num_steps, momentum=0.0, models=None, **kwargs):
-    """Train make_mlp() and make_mlp(batchnorm=True) with one seed and the same batches.
+def train_pair(X, y, *, batch_size, momentum, num_steps, lr=None, seed=0, **train_kw):
+    """Train the base network plain and with batch norm (same initial weights, same batches).
 
-    X (N, D), y (N,); kwargs go to make_mlp (init, scale, sizes, seed) or train (X_test,
-    y_test, eval_every, record_every). Returns {label: History}; batch norm with batch_size 1
-    gives the engine's message instead (`no_run_message`). models: a dict to receive the models.
+    X (N, D), y (N,). lr: default BASE.lr * (1 - momentum), so that every momentum takes
+    steps of the base's size in the long run (heavy-ball momentum multiplies a steady
+    gradient's step by 1 / (1 - momentum)). train_kw go to `train` (X_test, y_test,
+    eval_every, record_every, probe). Returns {label: History}; batch norm with batch_size 1
+    gives the engine's message instead (`no_run_message`): it cannot train on one example.
     """
-    mlp_keys = {"init", "scale", "sizes", "seed", "activation"}
-    mlp_kw = {k: v for k, v in kwargs.items() if k in mlp_keys}
-    train_kw = {k: v for k, v in kwargs.items() if k not in mlp_keys}
+    lr = BASE.lr * (1 - momentum) if lr is None else lr
     out = {}
     for label in LABELS:
-        model = make_mlp(batchnorm=label == "batch norm", **mlp_kw)
+        model = make_base(batchnorm=label == "batch norm", seed=seed)
         if label == "batch norm" and batch_size == 1:
             out[label] = no_run_message(model, batch_size)
             continue
         out[label] = train(model, X, y, batch_size=batch_size, lr=lr, num_steps=num_steps,
-                           momentum=momentum, seed=mlp_kw.get("seed", 0), **train_kw)
-        if models is not None:
-            models[label] = model
+                           momentum=momentum, seed=seed, **train_kw)
     return out
-
-
-def edge_fraction(history, layer, step=-1):
-    """Fraction of hidden layer `layer` (0-based)'s inputs to the nonlinearity in the end bins
-    of the recorded histogram (|x| > 9.95 for the default bins: a sigmoid there passes almost
-    no gradient), at recorded step index `step`."""
-    acts = history.activations
-    return float(end_bin_fraction(acts["pre_hist"][step, layer], acts["pre_bins"]))
-
-
-def median_shift(history, layer):
-    """How far the pooled input of hidden layer `layer` (0-based) moved during a recorded run,
-    in widths: |median at the last recorded step - median at the first one after step 0|,
-    divided by the 15th-85th percentile range at the last step. (A panel draws step 0 apart,
-    dashed; this is the move from its first coloured curve to its last.)"""
-    pct = history.activations["pre_pct"][:, layer]          # (T, 5): 1, 15, 50, 85, 99
-    return float(abs(pct[-1, 2] - pct[1, 2]) / (pct[-1, 3] - pct[-1, 1]))
-
-
-def _fingerprint(*arrays):
-    """A digest of the data, so the cache never hands back runs made on other data."""
-    h = hashlib.sha1()
-    for a in map(np.ascontiguousarray, arrays):
-        h.update(f"{a.shape}{a.dtype}".encode() + a.tobytes())
-    return h.hexdigest()
-
-
-def _check_sweep(param, values):
-    if param not in PARAMS:
-        raise ValueError(f"param must be one of {PARAMS}, got {param!r}")
-    values = np.asarray(values, dtype=float)
-    if values.ndim != 1 or len(values) == 0 or not np.all(values > 0):
-        raise ValueError(f"values must be a 1-D list of positive numbers, got {values.tolist()}")
-    return values
-
-
-def _sweep_point(param, value, X, y, X_test, y_test, num_steps, batch_size, lr, mlp_kw):
-    """Train the pair at one swept value. Returns {label: (accuracy, final loss, diverged)}."""
-    kw = dict(mlp_kw, lr=lr, eval_every=0)
-    kw.update({"lr": value} if param == "lr" else {"init": "small", "scale": value})
-    models = {}
-    hists = train_pair(X, y, batch_size=batch_size, num_steps=num_steps, models=models, **kw)
-    out = {}
-    for label in LABELS:
-        h = hists[label]
-        with np.errstate(all="ignore"):       # a diverged model may predict from NaNs
-            acc = models[label].accuracy(X_test, y_test)
-        out[label] = (acc, h.loss[-1] if h.loss else np.inf, h.diverged is not None)
-    return out
-
-
-def _collect(points, shape):
-    """{label: (acc, loss, diverged)} per point -> acc, final_loss, diverged dicts of `shape`."""
-    res = {"acc": {}, "final_loss": {}, "diverged": {}}
-    for i, key in enumerate(("acc", "final_loss", "diverged")):
-        for label in LABELS:
-            res[key][label] = np.array([p[label][i] for p in points]).reshape(shape)
-    return res
-
-
-def sensitivity_sweep(param, values, X, y, X_test, y_test, *, num_steps, batch_size=60,
-                      lr=0.5, progress="sweep", **mlp_kw):
-    """Final test accuracy with and without batch norm for each value of `param`.
-
-    param: "lr" (learning rate) or "scale" (std of the initial weights, init="small").
-    values: K positive numbers. Returns a dict: param, values (K,), acc {label: (K,)},
-    final_loss {label: (K,)}, diverged {label: (K,) bool, from History.diverged: the course's
-    one rule}. The result is cached for the session: the same call again returns the same
-    dict without training.
-    """
-    values = _check_sweep(param, values)
-    key = (param, tuple(values), num_steps, batch_size, lr, tuple(sorted(mlp_kw.items())),
-           _fingerprint(X, y, X_test, y_test))
-    if key in _CACHE:
-        return _CACHE[key]
-    points = [_sweep_point(param, v, X, y, X_test, y_test, num_steps, batch_size, lr, mlp_kw)
-              for v in progress_bar(values, progress)]
-    res = {"param": param, "values": values, **_collect(points, (len(values),))}
-    _CACHE[key] = res
-    return res
-
-
-def seeded_sweep(param, values, seeds, X, y, X_test, y_test, *, num_steps, batch_size=60,
-                 lr=0.5, progress="sweep", **mlp_kw):
-    """`sensitivity_sweep` repeated for each seed (it sets both the initial weights and the
-    order of the batches), behind one progress bar, cached the same way.
-
-    seeds: S ints. Returns a dict: param, values (K,), seeds (S,), and acc, final_loss,
-    diverged {label: (S, K)} (row s is seed seeds[s]).
-    """
-    values = _check_sweep(param, values)
-    seeds = np.asarray(seeds)
-    if seeds.ndim != 1 or len(seeds) == 0 or not np.issubdtype(seeds.dtype, np.integer):
-        raise ValueError(f"seeds must be a 1-D list of ints, got {seeds.tolist()}")
-    key = ("seeded", param, tuple(values), tuple(seeds.tolist()), num_steps, batch_size, lr,
-           tuple(sorted(mlp_kw.items())), _fingerprint(X, y, X_test, y_test))
-    if key in _CACHE:
-        return _CACHE[key]
-    grid = [(int(s), v) for s in seeds for v in values]
-    points = [_sweep_point(param, v, X, y, X_test, y_test, num_steps, batch_size, lr,
-                           dict(mlp_kw, seed=s))
-              for s, v in progress_bar(grid, progress)]
-    res = {"param": param, "values": values, "seeds": seeds,
-           **_collect(points, (len(seeds), len(values)))}
-    _CACHE[key] = res
-    return res
-
-
-def good_band(res, label, threshold=0.8):
-    """The widest run of neighbouring swept values where `label` trains well: mean final test
-    accuracy over the seeds >= threshold, and no seed diverged (the course's rule).
-
-    res: a sensitivity_sweep (acc (K,)) or seeded_sweep (acc (S, K)) result.
-    Returns (lowest value, highest value), or None if no value qualifies.
-    """
-    acc = np.atleast_2d(res["acc"][label])
-    ok = (acc.mean(axis=0) >= threshold) & ~np.atleast_2d(res["diverged"][label]).any(axis=0)
-    best, start = None, None
-    for i, good in enumerate(np.r_[ok, False]):
-        if good and start is None:
-            start = i
-        elif not good and start is not None:
-            if best is None or i - start > best[1] - best[0] + 1:
-                best = (start, i - 1)
-            start = None
-    if best is None:
-        return None
-    return float(res["values"][best[0]]), float(res["values"][best[1]])
 
 
 def batch_mean_spread(features, batch_sizes, num_batches=200, seed=0):
@@ -267,7 +126,6 @@ def scale_ratio_study(ratios, tol=0.01, n=200, seed=0):
     for name, col in zip(RATIO_STUDY_NAMES, np.array(rows).T):
         out[name] = col
     return out
-
 
 
 def undo_error(features, batch_sizes, num_batches=100, seed=0, eps=1e-5):
