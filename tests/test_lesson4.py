@@ -611,7 +611,7 @@ def test_plot_estimators_lines_differ_in_colour_and_style(tracks):
 # --- the lesson's claims, on its own runs (notebooks/04_batchnorm_inference.ipynb) -----------
 # Each fixture repeats a lesson cell's runs exactly (the course's base network, the first 3,000
 # training images as `split_validation` gives them); the numbers in the docstrings are what
-# the saved notebook printed on a Haswell-kernel machine.
+# the saved notebook printed on this machine (OpenBLAS SkylakeX kernel).
 
 PANEL_SIZES, PANEL_MOMENTA = (2, 16, 64, 512), (0.001, 0.01, 0.1, 0.9)
 TRAP_SIZES, SEEDS = (8, 16, 64), (0, 1, 2)
