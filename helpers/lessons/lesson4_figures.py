@@ -96,7 +96,7 @@ def draw_tracking(track, momentum, units=None, detached=False, limits=None):
     """
     L = len(track["batch_mean"])
     units = units or (0,) * L
-    fig, axes = new_figure(2, L, width=3.6, height=2.6, sharex=True, detached=detached)
+    fig, axes = new_figure(2, L, width=3.6, height=1.7, sharex=True, detached=detached)
     steps, ck = track["steps"] + 1, track["measure_steps"]      # estimate after update k+1
     run_mean, run_var = track["running"][momentum]
     for l, u in enumerate(units):
