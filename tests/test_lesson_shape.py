@@ -32,7 +32,6 @@ MAX_WORDS, MAX_BOOLEAN_LINES, MIN_QUESTIONS, MAX_PICTURE_PX = 3000, 3, 2, 1600
 FIRST_EDITION = {
     "01": 24,
     "02": 24,
-    "04": 23,
     "05": 25,
     "06": 25,
 }

@@ -17,11 +17,12 @@
                            mu_B spread
     lesson4_running.py     the momentum conventions: updates as each library writes them,
                            the effective window of an EMA
-    lesson4_eval.py        the trap's end point (one batch's statistics), eval mode's cost
     lesson4_tracking.py    running estimates against the population statistics during training
-    lesson4_trap.py        the momentum-convention trap: lottery draws and a settling run
-    lesson4_trap_figures.py  the trap's strip figure
-    lesson4_figures.py     tracking panel, estimator and gap figures
+                           (the course's base network)
+    lesson4_trap.py        the momentum-convention trap: a settling run scored at every step;
+                           eval mode's scale with a biased or unbiased running variance
+    lesson4_trap_figures.py  the trap's strip figure (seeds side by side, one accuracy axis)
+    lesson4_figures.py     tracking panel, activation-panel inputs, estimator figure
     lesson5_why.py         noisy batch norm and its controls, Santurkar et al.'s measures
                            (at matched loss too), drift
     lesson5_figures.py     Figure 1 of the paper, the measures, the noise panel

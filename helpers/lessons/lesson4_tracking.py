@@ -15,15 +15,17 @@ from ..batchnorm_eval import (
     population_stats,
     set_running_stats,
 )
-from ..network import make_mlp
+from ..network import BASE, make_mlp
 from ..recording import Recorder
 from ..training import train
 
 
 def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.99),
-                        num_steps=300, lr=0.3, measure_every=25, X_test=None, y_test=None,
-                        probe=None, seed=0, sizes=(784, 100, 100, 100, 10)):
-    """Train the paper's BN network once; follow the running estimate of every BN momentum.
+                        num_steps=300, lr=BASE.lr, measure_every=25, X_test=None, y_test=None,
+                        probe=None, seed=0, sizes=BASE.sizes):
+    """Train the course's base network with batch norm (`make_base`: sigmoid, initial std
+    BASE.init_std; `sizes` may shrink it for tests) once; follow the running estimate of every
+    BN momentum (PyTorch's convention: the weight of the new batch).
 
     The BN momentum never changes training (running stats are unused in training mode), so
     one run serves them all (`RunningStatsSweep`).
@@ -41,7 +43,8 @@ def track_running_stats(X, y, *, batch_size, momenta=(0.001, 0.01, 0.1, 0.9, 0.9
     BN momentum 0.1; running stats: the population statistics of the final weights);
     diverged (History.diverged's step, or None).
     """
-    model = make_mlp(sizes, batchnorm=True, momentum=1.0, seed=seed)
+    model = make_mlp(sizes, activation=BASE.activation, batchnorm=True, init="small",
+                     scale=BASE.init_std, momentum=1.0, seed=seed)   # = make_base at BASE.sizes
     probe = X[:500] if probe is None else probe
     sweep = RunningStatsSweep(model, momenta)
     per_step = {"steps": [], "loss": [], "stream": [], "running": {m: [] for m in momenta}}

@@ -9,12 +9,13 @@ STYLES = {0.1: dict(color=COLORS["plain"], marker="o", label="PyTorch 0.1 (inten
 
 
 def plot_settled(settled, batch_sizes, momenta=(0.1, 0.9)):
-    """One panel per batch size (each on its own accuracy scale): for every BN momentum the
-    eval-mode test accuracy after each scored step, one small column per batch order, and
-    for each order a black tick at the accuracy with the population statistics of its final
-    weights. settled: {(batch_size, order): settle_running_stats result}. Returns the figure.
+    """One panel per batch size, all on one accuracy scale (shared y-axis): for every BN
+    momentum the eval-mode test accuracy after each scored step, one small column per seed,
+    and for each seed a black tick at the accuracy with the population statistics of its
+    final weights. settled: {(batch_size, seed): settle_running_stats result}. Returns the
+    figure.
     """
-    fig, axes = new_figure(1, len(batch_sizes), width=2.7, height=3.3)
+    fig, axes = new_figure(1, len(batch_sizes), width=2.7, height=3.3, sharey=True)
     for ax, b in zip(axes[0], batch_sizes):
         orders = sorted(o for bb, o in settled if bb == b)
         offsets = 0.24 * (np.arange(len(orders)) - (len(orders) - 1) / 2)
@@ -38,5 +39,5 @@ def plot_settled(settled, batch_sizes, momenta=(0.1, 0.9)):
     fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="outside lower center",
                ncols=3)
     fig.suptitle(f"Each scored step as the end of training "
-                 f"({len({o for _, o in settled})} batch orders side by side)")
+                 f"({len({o for _, o in settled})} seeds side by side)")
     return fig
