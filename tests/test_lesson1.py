@@ -5,6 +5,7 @@ notebook, and the lesson's claims about runs (a decaying lr, the linear scaling 
 panel on the course's base, momentum's effective step) over seeds 0-2."""
 import itertools
 import warnings
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -624,11 +625,12 @@ def _base(X, y, X_test, y_test, batch_size, lr, momentum=0.0, seed=0, **kwargs):
 
 @pytest.mark.parametrize("seed", SEEDS)
 def test_the_linear_scaling_rule_on_mnist(mnist, seed):
-    """Section 4 on the base network, 3 epochs: batch 64 at lr 1.0 stays within 15 points of
-    batch 16 at lr 0.25 after every epoch (measured gaps on seeds 0-1: 2-13 points); batch 256
-    at the rule's lr 4.0 does not learn (below 30% test accuracy, training loss above 2.0,
-    not diverged: measured 10-19%, 2.36-2.44), and unscaled at lr 1.0 ends at least 20 points
-    higher (measured 60-67%)."""
+    """Section 4 on the base network, 3 epochs: batch 64 at lr 1.0 learns (at least 75% after
+    3 epochs) but trails batch 16 at lr 0.25 then by 2 to 12 points (measured on seeds 0-2:
+    80.9/88.3, 81.2/89.2, 84.5/88.9; after epoch 1 the gap reaches 19 points on seed 2);
+    batch 256 at the rule's lr 4.0 does not learn (below 30% test accuracy, training loss
+    above 2.0, not diverged: measured 10-19%, 2.36-2.72), and unscaled at lr 1.0 ends at least
+    20 points higher (measured 60-67%)."""
     X, y, X_test, y_test = mnist
     acc, loss = {}, {}
     for b, lr in ((16, 0.25), (64, 1.0), (256, 4.0), (256, 1.0)):
@@ -636,7 +638,8 @@ def test_the_linear_scaling_rule_on_mnist(mnist, seed):
                   eval_every=steps_per_epoch(len(X), b))
         acc[(b, lr)], loss[(b, lr)] = np.array(h.test_acc[1:]), np.mean(h.loss[-5:])
         assert h.diverged is None
-    assert np.all(np.abs(acc[(16, 0.25)] - acc[(64, 1.0)]) < 0.15)
+    gap = acc[(16, 0.25)][-1] - acc[(64, 1.0)][-1]
+    assert acc[(64, 1.0)][-1] >= 0.75 and 0.02 <= gap <= 0.12
     assert acc[(256, 4.0)][-1] < 0.3 and loss[(256, 4.0)] > 2.0
     assert acc[(256, 1.0)][-1] >= acc[(256, 4.0)][-1] + 0.2
 
@@ -656,6 +659,8 @@ def test_batch_size_one_lr_is_the_best_on_the_validation_split(mnist):
                      eval_every=10**9).test_acc[-1] for lr in (0.1, 0.3, 1.0)}
     assert max(val, key=val.get) == 0.1 and val[1.0] < 0.5
     assert BASE.lr == PANEL_LR[16] == PANEL_LR[256]
+    lesson = (Path(__file__).parent.parent / "notebooks" / "01_gradient_descent.ipynb").read_text()
+    assert "LR = {1: 0.1, 16: BASE.lr, 256: BASE.lr}" in lesson     # the panel uses these rates
 
 
 @pytest.mark.parametrize("seed", SEEDS)
