@@ -2,8 +2,9 @@
 
     lesson1_descent.py     gradient descent on a 2-parameter bowl, gradient noise vs batch size
     lesson1_stability.py   when a step diverges: mean squared growth, the heavy-ball edge,
-                           conditioning, the loss floor
-    lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law, the valley
+                           conditioning, the loss floor (Going deeper 1a)
+    lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law, the
+                           MNIST panel's accuracy map
     lesson2_shift.py       internal covariate shift measured (W1 distance), layer-wise training
     lesson2_sources.py     parameter snapshots: the shift split into the layers below and the
                            layer's own parameters (both orders averaged), update ratios

@@ -1,5 +1,5 @@
 """Figures and the path explorer of Lesson 1: descent paths on the loss contours, gradient noise
-against batch size, and loss curves of the MLP against steps, examples and seconds.
+against batch size, and the test accuracy of every position of the MNIST panel.
 
 Every function draws into an explicit `ax` or makes its own figure with `new_figure`.
 """
@@ -102,7 +102,7 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
     def draw(batch_size, lr, momentum):
         path, full = runs[(batch_size, lr, momentum)], runs[(n, lr, momentum)]
         # fixed margins instead of constrained layout: a redraw is ~30% faster
-        fig, axes = new_figure(1, 2, width=4.6, height=3.8, layout="none", detached=True)
+        fig, axes = new_figure(1, 2, width=4.6, height=3.5, layout="none", detached=True)
         fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
         ax1, ax2 = axes[0]
         draw_surface(ax1, surface, theta_star)
@@ -150,63 +150,25 @@ def plot_noise(ax, batch_sizes, measured, sigma2, n, title):
     return ax
 
 
-def trailing_mean(values, window):
-    """Mean of the last `window` values at each position (fewer at the start): (T,) -> (T,)."""
-    c = np.cumsum(np.concatenate([[0.0], values]))
-    t = np.arange(1, len(values) + 1)
-    start = np.maximum(t - window, 0)
-    return (c[t] - c[start]) / (t - start)
-
-
-def plot_variants(runs, smooth_examples=400):
-    """Three panels of the training loss of {label: (History, seconds)}: against steps,
-    examples processed (epochs on the top axis) and seconds. Batch losses are smoothed over
-    about smooth_examples examples, so the curves of small batches are readable."""
-    fig, axes = new_figure(1, 3, width=4.2, height=3.4, sharey=True)
-    for label, (hist, seconds) in runs.items():
-        b, n = hist.config["batch_size"], hist.config["n"]
-        loss, steps = trailing_mean(hist.loss, max(1, smooth_examples // b)), \
-            np.arange(1, len(hist.loss) + 1)
-        xs = (steps, steps * b, steps * seconds / len(hist.loss))
-        for ax, x in zip(axes[0], xs):
-            ax.semilogx(x, loss, color=variant_color(b, n), label=label)
-    names = ("step (parameter updates)", "training examples processed",
-             "seconds (measured on this machine)")
-    for ax, name in zip(axes[0], names):
-        ax.set_xlabel(name)
-    axes[0, 0].set_ylabel("training loss (cross-entropy)")
-    top = axes[0, 1].secondary_xaxis("top", functions=(lambda e: e / n, lambda x: x * n))
-    top.set_xlabel("epoch")
-    axes[0, 2].legend(loc="lower left")
-    fig.suptitle("One loop, three batch sizes: which is 'fastest' depends on what you count")
-    return fig
-
-
-def plot_conditioning(raw, standardized, floor=1e-12):
-    """Momentum in a narrow valley, and the round bowl that standardized inputs give.
-
-    raw, standardized: dicts with X (N, 1), y (N,), paths {label: (Path, colour)}, wlim,
-    blim, title and optionally xlabel, ylabel (the parameters' names). Three panels: each
-    problem's paths on its contours, and every path's loss above its problem's minimum against
-    steps (log axis; values below `floor`, i.e. the minimum to rounding error, are drawn at
-    `floor`). Returns the figure.
-    """
-    fig, axes = new_figure(1, 3, width=4.1, height=3.7)
-    ax_loss = axes[0, 2]
-    for ax, problem in zip(axes[0, :2], (raw, standardized)):
-        X, y = problem["X"], problem["y"]
-        theta_star = descent.least_squares(X, y)
-        loss_star = descent.loss(theta_star, X, y)
-        draw_surface(ax, loss_surface(X, y, problem["wlim"], problem["blim"]), theta_star)
-        for label, (path, color) in problem["paths"].items():
-            draw_path(ax, path, color, label)
-            excess = np.maximum(path.loss - loss_star, floor)
-            ax_loss.semilogy(np.arange(path.num_steps + 1), excess, color=color, label=label)
-        ax.set(title=problem["title"], xlabel=problem.get("xlabel", "slope w"),
-               ylabel=problem.get("ylabel", "intercept b"))
-        ax.legend(loc="upper right")
-    ax_loss.yaxis.set_minor_locator(mticker.NullLocator())
-    ax_loss.set(xlabel="step (full batch)", ylabel="loss above the minimum",
-                title=f"Loss ({floor:g} = at the minimum)")
-    ax_loss.legend(loc="lower left")
+def accuracy_map(runs, batch_sizes, momenta, modes, label="base network", threshold=0.8):
+    """Test accuracy at the end of every position of an activation panel, one table per mode
+    (rows: batch sizes, columns: momenta). A diverged position says so; one below `threshold`
+    says "undertrained". runs: {(batch_size, momentum, mode): {label: History}}. Returns the
+    figure."""
+    fig, axes = new_figure(1, len(modes), width=4.2, height=2.9)
+    for ax, mode in zip(axes[0], modes):
+        hists = [[runs[(b, m, mode)][label] for m in momenta] for b in batch_sizes]
+        acc = np.array([[h.test_acc[-1] for h in row] for row in hists])
+        ax.imshow(acc, cmap="Greens", vmin=0, vmax=1.2, aspect="auto")
+        ax.grid(False)
+        for i, row in enumerate(hists):
+            for j, h in enumerate(row):
+                state = (f"\ndiverged at step {h.diverged['step']}" if h.diverged else
+                         "\nundertrained" if acc[i, j] < threshold else "")
+                ax.text(j, i, f"{acc[i, j]:.1%}{state}", ha="center", va="center", fontsize=10,
+                        color="white" if acc[i, j] > 0.75 else "black")
+        ax.set(xticks=range(len(momenta)), xticklabels=[str(m) for m in momenta],
+               yticks=range(len(batch_sizes)), yticklabels=[str(b) for b in batch_sizes],
+               xlabel="momentum (at lr x (1 - momentum))", ylabel="batch size",
+               title=f"{mode}: test accuracy at the end")
     return fig
