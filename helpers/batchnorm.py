@@ -126,6 +126,45 @@ def batchnorm_backward_graph(dout, cache):
     return dx, dgamma, dbeta
 
 
+def ghost_batches(x, ghost_batch_size):
+    """Split x (N, C, ...) into N / ghost_batch_size consecutive groups along axis 0.
+
+    Raises ValueError unless ghost_batch_size is an int >= 2 that divides N (as Keras's
+    `virtual_batch_size` must divide the batch): a last, smaller group would be normalized
+    over fewer values than the others.
+    """
+    g = check_int("ghost_batch_size", ghost_batch_size, 2)
+    if len(x) % g:
+        raise ValueError(f"ghost_batch_size={g} must divide the batch size, got a batch of "
+                         f"{len(x)} (shape {tuple(x.shape)}); use a batch of a multiple of {g}")
+    return [x[i:i + g] for i in range(0, len(x), g)]
+
+
+def ghost_batchnorm_forward(x, gamma, beta, ghost_batch_size, eps=1e-5):
+    """Ghost batch norm (Hoffer, Hubara & Soudry 2017): batch norm on each group of
+    ghost_batch_size consecutive examples of x, with its own mean and variance.
+
+    x: (N, C) or (N, C, *spatial), N a multiple of ghost_batch_size; gamma, beta: (C,).
+    Returns (out shaped like x, caches): one `batchnorm_forward` cache per group. The
+    gradient step still averages over all N examples; only the statistics are per group.
+    """
+    pairs = [batchnorm_forward(part, gamma, beta, eps)
+             for part in ghost_batches(x, ghost_batch_size)]
+    return np.concatenate([out for out, _ in pairs]), [cache for _, cache in pairs]
+
+
+def ghost_batchnorm_backward(dout, caches):
+    """The backward pass of `ghost_batchnorm_forward`: each group's batch-norm backward pass.
+
+    dout: shaped like x. Returns (dx shaped like x, dgamma (C,), dbeta (C,)); the groups
+    share gamma and beta, so their gradients are summed over the groups.
+    """
+    g = len(dout) // len(caches)
+    grads = [batchnorm_backward(dout[k * g:(k + 1) * g], cache) for k, cache in enumerate(caches)]
+    dx = np.concatenate([dx for dx, _, _ in grads])
+    return dx, sum(dg for _, dg, _ in grads), sum(db for _, _, db in grads)
+
+
 def ema_update(running, batch_stat, momentum):
     """One exponential-moving-average step, momentum weighting the new batch (PyTorch's
     convention): running <- (1 - momentum) * running + momentum * batch_stat. Arrays (C,)."""
@@ -204,9 +243,14 @@ class BatchNorm:
     window=N: plain average of the last N batches' statistics (overrides momentum).
     running_var tracks the unbiased batch variance (times m/(m-1)), as the paper and PyTorch do;
     the normalization itself always uses the biased one.
+    ghost_batch_size=g: ghost batch norm (Hoffer et al. 2017; Keras 2's virtual_batch_size):
+        in training mode each group of g consecutive examples is normalized with its own
+        statistics (`ghost_batchnorm_forward`); the batch must be a multiple of g. The running
+        statistics are updated once per batch, as Keras does, from the average over the
+        groups of their means and of their (unbiased) variances. Eval mode is unchanged.
     """
 
-    def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None, ghost_batch_size=None):
         check_int("num_features", num_features)
         if momentum is not None and not (isinstance(momentum, (int, float, np.floating))
                                          and 0.0 <= momentum <= 1.0):
@@ -215,6 +259,9 @@ class BatchNorm:
             raise ValueError(f"eps must be a positive number, got {eps!r}")
         if window is not None:
             check_int("window", window)
+        if ghost_batch_size is not None:
+            check_int("ghost_batch_size", ghost_batch_size, 2)
+        self.ghost_batch_size = ghost_batch_size
         self.num_features, self.momentum = num_features, momentum
         self.eps, self.window = eps, window
         self.gamma = np.ones(num_features)
@@ -258,11 +305,15 @@ class BatchNorm:
         if self.training:
             # nan or inf would spread to every example's output through the batch mean
             check_finite("batch norm's input x", x)
-            out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
+            if self.ghost_batch_size is None:
+                out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
+                caches = [cache]
+            else:
+                out, caches = ghost_batchnorm_forward(x, self.gamma, self.beta,
+                                                      self.ghost_batch_size, self.eps)
             if self.update_running_stats:
-                m = values_per_channel(x)
-                self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
-            self._cache = ("train", cache)
+                self._update_from(caches)
+            self._cache = ("train", caches)
             return out
         axes, shape = _axes_and_shape(x)
         mean, var = self.running_mean.reshape(shape), self.running_var.reshape(shape)
@@ -270,6 +321,13 @@ class BatchNorm:
         x_hat = (x - mean) / std
         self._cache = ("eval", (x_hat, std, axes))
         return self.gamma.reshape(shape) * x_hat + self.beta.reshape(shape)
+
+    def _update_from(self, caches):
+        """One running-statistics update from the (ghost) batches' caches: the average of
+        their means and of their unbiased variances (times m/(m-1), m values each)."""
+        m = values_per_channel(caches[0]["x_hat"])
+        self._update_running(np.mean([c["mu"].ravel() for c in caches], axis=0),
+                             np.mean([c["var"].ravel() for c in caches], axis=0) * m / (m - 1))
 
     def _update_running(self, batch_mean, batch_var):
         self.num_batches_tracked += 1
@@ -288,7 +346,7 @@ class BatchNorm:
             raise RuntimeError("BatchNorm.backward called before forward")
         mode, cache = self._cache
         if mode == "train":
-            dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+            dx, dgamma, dbeta = ghost_batchnorm_backward(dout, cache)
         else:                                         # eval mode is a fixed affine map
             x_hat, std, axes = cache
             shape = std.shape
@@ -299,6 +357,7 @@ class BatchNorm:
 
     def __repr__(self):
         extra = f", window={self.window}" if self.window else ""
+        extra += f", ghost_batch_size={self.ghost_batch_size}" if self.ghost_batch_size else ""
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}{extra})"
 
 

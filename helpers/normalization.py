@@ -12,7 +12,7 @@ where batch norm goes. They differ in the values the statistics are taken over
 """
 import numpy as np
 
-from .batchnorm import BatchNorm, batchnorm_backward, batchnorm_forward, values_per_channel
+from .batchnorm import BatchNorm, batchnorm_backward, batchnorm_forward, ghost_batches
 from .validate import check_int
 
 
@@ -290,11 +290,14 @@ class BatchRenorm(BatchNorm):
     r_max, d_max: the final limits; relax_steps: `renorm_limits`' schedule (None: the final
     limits from the first step). The step is num_batches_tracked. After every training-mode
     forward pass, r and d hold that batch's corrections (C,).
+    ghost_batch_size=g: BatchNorm's ghost batches; each group of g examples gets its own r
+    and d from the running statistics as they were before the batch (r, d then (N/g, C)).
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, r_max=3.0, d_max=5.0,
-                 relax_steps=None):
-        super().__init__(num_features, momentum=momentum, eps=eps)
+                 relax_steps=None, ghost_batch_size=None):
+        super().__init__(num_features, momentum=momentum, eps=eps,
+                         ghost_batch_size=ghost_batch_size)
         _check_limits(r_max, d_max)
         if relax_steps is not None:
             check_int("relax_steps", relax_steps)
@@ -310,25 +313,34 @@ class BatchRenorm(BatchNorm):
         before this batch, then BatchNorm's update of them. Eval mode: BatchNorm's."""
         if not self.training:
             return super().forward(x)
-        out, cache = batchrenorm_forward(x, self.gamma, self.beta, self.running_mean,
-                                         self.running_var, *self.limits(), eps=self.eps)
-        self.r, self.d = cache["r"], cache["d"]
+        ghost = self.ghost_batch_size
+        parts = [x] if ghost is None else ghost_batches(np.asarray(x), ghost)
+        pairs = [batchrenorm_forward(part, self.gamma, self.beta, self.running_mean,
+                                     self.running_var, *self.limits(), eps=self.eps)
+                 for part in parts]
+        caches = [cache for _, cache in pairs]
+        self.r, self.d = (np.stack([c[k] for c in caches]) if ghost else caches[0][k]
+                          for k in ("r", "d"))
         if self.update_running_stats:
-            m = values_per_channel(cache["x_hat"])
-            self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
-        self._cache = ("renorm", cache)
-        return out
+            self._update_from(caches)
+        self._cache = ("renorm", caches)
+        return np.concatenate([out for out, _ in pairs])
 
     def backward(self, dout):
         if self._cache is None or self._cache[0] != "renorm":
             return super().backward(dout)
-        dx, dgamma, dbeta = batchrenorm_backward(dout, self._cache[1])
-        self.dgamma[...], self.dbeta[...] = dgamma, dbeta
-        return dx
+        caches = self._cache[1]
+        g = len(dout) // len(caches)
+        grads = [batchrenorm_backward(dout[k * g:(k + 1) * g], cache)
+                 for k, cache in enumerate(caches)]
+        self.dgamma[...] = sum(dg for _, dg, _ in grads)
+        self.dbeta[...] = sum(db for _, _, db in grads)
+        return np.concatenate([dx for dx, _, _ in grads])
 
     def __repr__(self):
+        ghost = f", ghost_batch_size={self.ghost_batch_size}" if self.ghost_batch_size else ""
         return (f"BatchRenorm({self.num_features}, momentum={self.momentum}, eps={self.eps}, "
-                f"r_max={self.r_max}, d_max={self.d_max}, relax_steps={self.relax_steps})")
+                f"r_max={self.r_max}, d_max={self.d_max}, relax_steps={self.relax_steps}{ghost})")
 
 
 NORMS = ("batch", "layer", "group", "renorm")
