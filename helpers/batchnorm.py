@@ -126,10 +126,11 @@ def batchnorm_backward_graph(dout, cache):
     return dx, dgamma, dbeta
 
 
-def ghost_batches(x, ghost_batch_size):
-    """Split x (N, C, ...) into N / ghost_batch_size consecutive groups along axis 0.
-
-    Raises ValueError unless ghost_batch_size is an int >= 2 that divides N (as Keras's
+def ghost_layout(x, ghost_batch_size):
+    """x (N, C, ...) regrouped as (g, k*C, ...) for ghost batches of g = ghost_batch_size:
+    the k = N/g groups of g consecutive examples side by side, so that column j*C + c holds
+    channel c of group j and batch norm over axis 0 normalizes each group alone. Returns
+    (regrouped x, k). Raises ValueError unless g is an int >= 2 that divides N (as Keras's
     `virtual_batch_size` must divide the batch): a last, smaller group would be normalized
     over fewer values than the others.
     """
@@ -137,32 +138,42 @@ def ghost_batches(x, ghost_batch_size):
     if len(x) % g:
         raise ValueError(f"ghost_batch_size={g} must divide the batch size, got a batch of "
                          f"{len(x)} (shape {tuple(x.shape)}); use a batch of a multiple of {g}")
-    return [x[i:i + g] for i in range(0, len(x), g)]
+    k, rest = len(x) // g, x.shape[1:]
+    return x.reshape(k, g, *rest).swapaxes(0, 1).reshape(g, k * rest[0], *rest[1:]), k
+
+
+def ghost_unlayout(y, k):
+    """The inverse of `ghost_layout`: (g, k*C, ...) back to (k*g, C, ...)."""
+    g, c = y.shape[0], y.shape[1] // k
+    return y.reshape(g, k, c, *y.shape[2:]).swapaxes(0, 1).reshape(k * g, c, *y.shape[2:])
 
 
 def ghost_batchnorm_forward(x, gamma, beta, ghost_batch_size, eps=1e-5):
     """Ghost batch norm (Hoffer, Hubara & Soudry 2017): batch norm on each group of
-    ghost_batch_size consecutive examples of x, with its own mean and variance.
+    ghost_batch_size consecutive examples of x, with that group's own mean and variance.
 
     x: (N, C) or (N, C, *spatial), N a multiple of ghost_batch_size; gamma, beta: (C,).
-    Returns (out shaped like x, caches): one `batchnorm_forward` cache per group. The
-    gradient step still averages over all N examples; only the statistics are per group.
+    The same as concatenating batchnorm_forward(x[j*g:(j+1)*g], gamma, beta) over the
+    groups j, computed in one call on `ghost_layout(x)` with gamma and beta repeated per group.
+    Returns (out shaped like x, cache): batch norm's cache of the regrouped x, whose mu and
+    var are (1, k*C, ...) (group j's channel c at j*C + c), plus "groups": k. The gradient
+    step still averages over all N examples; only the statistics are per group.
     """
-    pairs = [batchnorm_forward(part, gamma, beta, eps)
-             for part in ghost_batches(x, ghost_batch_size)]
-    return np.concatenate([out for out, _ in pairs]), [cache for _, cache in pairs]
+    grouped, k = ghost_layout(np.asarray(x), ghost_batch_size)
+    out, cache = batchnorm_forward(grouped, np.tile(gamma, k), np.tile(beta, k), eps)
+    cache["groups"] = k
+    return ghost_unlayout(out, k), cache
 
 
-def ghost_batchnorm_backward(dout, caches):
-    """The backward pass of `ghost_batchnorm_forward`: each group's batch-norm backward pass.
-
-    dout: shaped like x. Returns (dx shaped like x, dgamma (C,), dbeta (C,)); the groups
-    share gamma and beta, so their gradients are summed over the groups.
+def ghost_batchnorm_backward(dout, cache):
+    """The backward pass of `ghost_batchnorm_forward`: batch norm's backward pass on the
+    regrouped layout. dout: shaped like x. Returns (dx shaped like x, dgamma (C,), dbeta (C,));
+    the groups share gamma and beta, so their gradients are summed over the groups.
     """
-    g = len(dout) // len(caches)
-    grads = [batchnorm_backward(dout[k * g:(k + 1) * g], cache) for k, cache in enumerate(caches)]
-    dx = np.concatenate([dx for dx, _, _ in grads])
-    return dx, sum(dg for _, dg, _ in grads), sum(db for _, _, db in grads)
+    k = cache["groups"]
+    grouped, _ = ghost_layout(dout, len(dout) // k)
+    dx, dgamma, dbeta = batchnorm_backward(grouped, cache)
+    return ghost_unlayout(dx, k), dgamma.reshape(k, -1).sum(0), dbeta.reshape(k, -1).sum(0)
 
 
 def ema_update(running, batch_stat, momentum):
@@ -307,13 +318,12 @@ class BatchNorm:
             check_finite("batch norm's input x", x)
             if self.ghost_batch_size is None:
                 out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
-                caches = [cache]
             else:
-                out, caches = ghost_batchnorm_forward(x, self.gamma, self.beta,
-                                                      self.ghost_batch_size, self.eps)
+                out, cache = ghost_batchnorm_forward(x, self.gamma, self.beta,
+                                                     self.ghost_batch_size, self.eps)
             if self.update_running_stats:
-                self._update_from(caches)
-            self._cache = ("train", caches)
+                self._update_from(cache)
+            self._cache = ("train", cache)
             return out
         axes, shape = _axes_and_shape(x)
         mean, var = self.running_mean.reshape(shape), self.running_var.reshape(shape)
@@ -322,12 +332,13 @@ class BatchNorm:
         self._cache = ("eval", (x_hat, std, axes))
         return self.gamma.reshape(shape) * x_hat + self.beta.reshape(shape)
 
-    def _update_from(self, caches):
-        """One running-statistics update from the (ghost) batches' caches: the average of
-        their means and of their unbiased variances (times m/(m-1), m values each)."""
-        m = values_per_channel(caches[0]["x_hat"])
-        self._update_running(np.mean([c["mu"].ravel() for c in caches], axis=0),
-                             np.mean([c["var"].ravel() for c in caches], axis=0) * m / (m - 1))
+    def _update_from(self, cache):
+        """One running-statistics update from a training forward's cache: the batch's mean and
+        unbiased variance (times m/(m-1)), or for ghost batches ("groups" in the cache) the
+        average over the groups of their means and of their unbiased variances."""
+        k, m = cache.get("groups", 1), values_per_channel(cache["x_hat"])
+        self._update_running(cache["mu"].reshape(k, -1).mean(axis=0),
+                             cache["var"].reshape(k, -1).mean(axis=0) * m / (m - 1))
 
     def _update_running(self, batch_mean, batch_var):
         self.num_batches_tracked += 1
@@ -346,7 +357,8 @@ class BatchNorm:
             raise RuntimeError("BatchNorm.backward called before forward")
         mode, cache = self._cache
         if mode == "train":
-            dx, dgamma, dbeta = ghost_batchnorm_backward(dout, cache)
+            backward = ghost_batchnorm_backward if "groups" in cache else batchnorm_backward
+            dx, dgamma, dbeta = backward(dout, cache)
         else:                                         # eval mode is a fixed affine map
             x_hat, std, axes = cache
             shape = std.shape

@@ -12,7 +12,13 @@ where batch norm goes. They differ in the values the statistics are taken over
 """
 import numpy as np
 
-from .batchnorm import BatchNorm, batchnorm_backward, batchnorm_forward, ghost_batches
+from .batchnorm import (
+    BatchNorm,
+    batchnorm_backward,
+    batchnorm_forward,
+    ghost_layout,
+    ghost_unlayout,
+)
 from .validate import check_int
 
 
@@ -313,29 +319,36 @@ class BatchRenorm(BatchNorm):
         before this batch, then BatchNorm's update of them. Eval mode: BatchNorm's."""
         if not self.training:
             return super().forward(x)
-        ghost = self.ghost_batch_size
-        parts = [x] if ghost is None else ghost_batches(np.asarray(x), ghost)
-        pairs = [batchrenorm_forward(part, self.gamma, self.beta, self.running_mean,
-                                     self.running_var, *self.limits(), eps=self.eps)
-                 for part in parts]
-        caches = [cache for _, cache in pairs]
-        self.r, self.d = (np.stack([c[k] for c in caches]) if ghost else caches[0][k]
-                          for k in ("r", "d"))
+        if self.ghost_batch_size is None:
+            grouped, k = x, 1
+        else:                       # each group side by side (see batchnorm.ghost_layout)
+            grouped, k = ghost_layout(np.asarray(x), self.ghost_batch_size)
+        out, cache = batchrenorm_forward(
+            grouped, *(np.tile(a, k) for a in (self.gamma, self.beta, self.running_mean,
+                                               self.running_var)), *self.limits(), eps=self.eps)
+        self.r, self.d = cache["r"], cache["d"]
+        if self.ghost_batch_size is not None:
+            cache["groups"] = k
+            self.r, self.d = self.r.reshape(k, -1), self.d.reshape(k, -1)
+            out = ghost_unlayout(out, k)
         if self.update_running_stats:
-            self._update_from(caches)
-        self._cache = ("renorm", caches)
-        return np.concatenate([out for out, _ in pairs])
+            self._update_from(cache)
+        self._cache = ("renorm", cache)
+        return out
 
     def backward(self, dout):
         if self._cache is None or self._cache[0] != "renorm":
             return super().backward(dout)
-        caches = self._cache[1]
-        g = len(dout) // len(caches)
-        grads = [batchrenorm_backward(dout[k * g:(k + 1) * g], cache)
-                 for k, cache in enumerate(caches)]
-        self.dgamma[...] = sum(dg for _, dg, _ in grads)
-        self.dbeta[...] = sum(db for _, _, db in grads)
-        return np.concatenate([dx for dx, _, _ in grads])
+        cache = self._cache[1]
+        k = cache.get("groups")
+        if k is None:
+            dx, dgamma, dbeta = batchrenorm_backward(dout, cache)
+        else:                       # the regrouped layout, gradients summed over groups
+            dx, dgamma, dbeta = batchrenorm_backward(ghost_layout(dout, len(dout) // k)[0], cache)
+            dx, dgamma, dbeta = ghost_unlayout(dx, k), dgamma.reshape(k, -1).sum(0), \
+                dbeta.reshape(k, -1).sum(0)
+        self.dgamma[...], self.dbeta[...] = dgamma, dbeta
+        return dx
 
     def __repr__(self):
         ghost = f", ghost_batch_size={self.ghost_batch_size}" if self.ghost_batch_size else ""
