@@ -15,6 +15,7 @@ from ..display.style import PALETTE, new_figure
 from ..network import BASE
 from .lesson6_small_batches import LABELS, MODES, RUNNING
 
+UNDERTRAINED = 0.8          # a run below this test accuracy is labelled as learning too little
 ONE_MODE = "both modes"     # the row label of layer and group norm runs: training = eval mode
 COLOR = dict(zip(LABELS, (PALETTE[3], PALETTE[4], PALETTE[0], PALETTE[2])))
 # Which values of x (N, C, H, W) share one mean and variance, for the example n = 0 and
@@ -154,7 +155,12 @@ def describe(run, grid):
     references (layer norm, the same method normalizing the whole SGD batch)."""
     b, label, m = run.norm_batch, run.label, run.momentum
     largest = max(key[0] for key in grid)
-    lines = [f"{label}, normalization batch {b}: {run.history.message()}",
+    state = ""
+    if run.history.diverged:
+        state = "DIVERGED: "
+    elif run.eval_acc < UNDERTRAINED:
+        state = f"UNDERTRAINED (below {UNDERTRAINED:.0%} test accuracy): "
+    lines = [f"{state}{label}, normalization batch {b}: {run.history.message()}",
              f"test accuracy: eval mode {run.eval_acc:.1%}, training mode "
              f"{run.train_acc:.1%}; predictions that differ between the modes: "
              f"{run.changed:.1%}"]
@@ -192,9 +198,10 @@ def small_batch_panel(grid, norm_batches, momenta, labels=LABELS, value=None, st
         print(describe(run, grid))
         where = (f"normalization batch {norm_batch}, BN momentum {momentum}"
                  if normalization in RUNNING else "any normalization batch")
+        state = " (UNDERTRAINED)" if run.eval_acc < UNDERTRAINED else ""
         return draw_activation_grid(
             panel_histories(run), limits=limits, detached=True,
-            title=f"{normalization}, {where}: sigmoid inputs on a probe")
+            title=f"{normalization}, {where}{state}: sigmoid inputs on a probe")
 
     normalization = widgets.ToggleButtons(options=list(labels), value=value[1],
                                           description="normalization",

@@ -47,10 +47,11 @@ def build(label, *, norm_batch, num_steps, momentum=0.1, num_groups=10, seed=0):
     return make_base(norm=NORM[label], norm_kwargs=kwargs, momentum=momentum, seed=seed)
 
 
-def fit(model, X, y, *, num_steps, seed=0, **kwargs):
-    """Plain SGD on the base's batches (BASE.batch_size, BASE.lr, every batch full)."""
+def fit(model, X, y, *, num_steps, seed=0, eval_every=0, **kwargs):
+    """Plain SGD on the base's batches (BASE.batch_size, BASE.lr, every batch full: the last
+    40 of the 4,000 training images are skipped each epoch, so every group is complete)."""
     return train(model, X, y, batch_size=BASE.batch_size, lr=BASE.lr, num_steps=num_steps,
-                 seed=seed, drop_last=True, eval_every=0, **kwargs)
+                 seed=seed, drop_last=True, eval_every=eval_every, **kwargs)
 
 
 class _InBatches:
@@ -150,15 +151,19 @@ def train_and_measure(label, X, y, X_test, y_test, *, norm_batch, num_steps, mom
             trace["r_max"].append(layers[0].limits()[0])
             trace["d_max"].append(layers[0].limits()[1])
             first = layers[0]
-            caches = first._cache[1]
-            trace["group_mean"].append(caches[0]["mu"].ravel())
-            trace["batch_mean"].append(np.mean([c["mu"].ravel() for c in caches], axis=0))
+            cache = first._cache[1]
+            means = cache["mu"].reshape(cache.get("groups", 1), -1)     # (groups, C)
+            trace["group_mean"].append(means[0])
+            trace["batch_mean"].append(means.mean(axis=0))
             trace["running_mean"].append(before[0])      # what this step corrected toward
             before[0] = first.running_mean.copy()
 
     before = [model.batchnorms[0].running_mean.copy()] if label == "batch renorm" else None
+    # test accuracy halfway and at the end; batch norm's shared run holds the last batch's
+    # statistics (momentum 1), so its eval-mode accuracy is measured per momentum below
     history = fit(model, X, y, num_steps=num_steps, seed=seed, measure=record,
-                  measure_every=record_every, callback=after_update)
+                  measure_every=record_every, callback=after_update, X_test=X_test,
+                  y_test=y_test, eval_every=0 if shared else num_steps // 2)
     renorm = {k: np.array(v) for k, v in trace.items()} if label == "batch renorm" else None
     runs = {}
     for m in momenta:
@@ -167,7 +172,8 @@ def train_and_measure(label, X, y, X_test, y_test, *, norm_batch, num_steps, mom
             trained = copy.deepcopy(model.train())
         for bn in trained.batchnorms:
             bn.momentum = m
-        hist = dataclasses.replace(history, eval_steps=[num_steps], test_acc=[scores["eval_acc"]])
+        hist = dataclasses.replace(history, eval_steps=[num_steps],
+                                   test_acc=[scores["eval_acc"]]) if shared else history
         modes = {"training mode": dataclasses.replace(hist, activations=in_batches.result()),
                  "eval mode": dataclasses.replace(hist, activations=in_eval[m].result())}
         runs[m] = Run(label, norm_batch, m, hist, modes, eval_acc=scores["eval_acc"],
