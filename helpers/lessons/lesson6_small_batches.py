@@ -241,14 +241,3 @@ def variance_ratios(trace, from_step):
     return {"running / batch": float(np.median(running / var(trace["batch_mean"]))),
             "running / group": float(np.median(running / var(trace["group_mean"])))}
 
-
-def outputs_in_two_batches(model, X, index, companions):
-    """The training-mode output of example X[index] in two batches: with each row of
-    `companions` (two index arrays) as its batch-mates. Returns (out_a, out_b), each (K,).
-    Running statistics are not touched."""
-    outs = []
-    for others in companions:
-        batch = X[np.concatenate([[index], others])]
-        with frozen_running_stats(model.train()):
-            outs.append(model.forward(batch)[0].copy())
-    return tuple(outs)
