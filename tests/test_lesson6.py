@@ -266,7 +266,7 @@ def test_panel_moves_through_every_control_and_labels_undertrained_runs(grid, ca
     assert ("UNDERTRAINED" in out) == (grid[(2, "batch norm", 0.5)].eval_acc < 0.8)
     normalization.value = "layer norm"
     assert len(panel.figure().axes) == 2 * 3                   # one mode
-    assert "does not change this run" in capsys.readouterr().out
+    assert "do not change this run" in capsys.readouterr().out
     for label in small.LABELS:                                 # every extreme: a picture
         normalization.value = label
         for g in (2, 60):

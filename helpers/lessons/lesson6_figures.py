@@ -160,7 +160,8 @@ def describe(run, grid):
         state = "DIVERGED: "
     elif run.eval_acc < UNDERTRAINED:
         state = f"UNDERTRAINED (below {UNDERTRAINED:.0%} test accuracy): "
-    lines = [f"{state}{label}, normalization batch {b}: {run.history.message()}",
+    name = f"{label}, normalization batch {b}" if label in RUNNING else label
+    lines = [f"{state}{name}: {run.history.message()}",
              f"test accuracy: eval mode {run.eval_acc:.1%}, training mode "
              f"{run.train_acc:.1%}; predictions that differ between the modes: "
              f"{run.changed:.1%}"]
