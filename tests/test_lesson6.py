@@ -284,3 +284,12 @@ def test_positions_that_do_not_use_a_control_share_one_picture(grid, monkeypatch
     # batch norm and renorm: 2 normalization batches x 2 momenta; layer and group norm: one
     assert len(keys) == 2 * 2 * len(small.RUNNING) + (len(small.LABELS) - len(small.RUNNING))
     assert (None, "layer norm", None) in keys and (2, "batch norm", 0.5) in keys
+
+
+def test_last_histograms_draw_each_position_from_its_own_run(grid):
+    positions = [(2, "batch norm", 0.1), (60, "layer norm", 0.1)]
+    fig = figures.plot_last_histograms(grid, positions)
+    bn, ln = fig.axes[:2]
+    hist = grid[(2, "batch norm", 0.1)].modes["training mode"].activations["pre_hist"][-1, 1]
+    np.testing.assert_array_equal(bn.lines[1].get_ydata(), hist)
+    assert len(bn.lines) == 3 and len(ln.lines) == 2              # layer norm: one mode

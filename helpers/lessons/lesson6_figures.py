@@ -132,6 +132,31 @@ def plot_renorm_trace(trace, layer=0, unit=0):
     return fig
 
 
+def plot_last_histograms(grid, positions, layer=1, xlim=(-5.0, 5.0)):
+    """For each (norm_batch, label, momentum) position, one panel: the pooled inputs to hidden
+    layer `layer`'s sigmoid on the probe at the last recorded step, in training mode (solid)
+    and eval mode (dashed; layer and group norm have one mode), and training mode at step 0
+    (grey). A compact static view of the panel's positions."""
+    fig, axes = new_figure(2, (len(positions) + 1) // 2, width=3.2, height=2.4)
+    for ax, (g, label, m) in zip(axes.ravel(), positions):
+        run = grid[(g, label, m)]
+        acts = run.modes["training mode"].activations
+        centers = (acts["pre_bins"][:-1] + acts["pre_bins"][1:]) / 2
+        ax.plot(centers, acts["pre_hist"][0, layer], color="0.6", ls=":", lw=1,
+                label="training mode, step 0")
+        ax.plot(centers, acts["pre_hist"][-1, layer], color=COLOR[label], lw=1.3,
+                label="training mode, last step")
+        if label in RUNNING:
+            ax.plot(centers, run.modes["eval mode"].activations["pre_hist"][-1, layer],
+                    color="k", ls="--", lw=1, label="eval mode, last step")
+        where = f", normalization batch {g}" if label in RUNNING else ""
+        ax.set(xlim=xlim, ylim=(0, 1.5), xlabel=f"input to layer {layer + 1}'s sigmoid",
+               title=f"{label}{where}\n(test accuracy {run.eval_acc:.0%})")
+    axes[0, 0].set_ylabel("density (clipped at 1.5)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
+    return fig
+
+
 def _panel_limits(grid, xlim):
     """Axis limits shared by both modes of every run of the grid (so that identical rows
     look identical), from `activation_limits`, with a density scale that a run of spikes
