@@ -293,3 +293,19 @@ def test_last_histograms_draw_each_position_from_its_own_run(grid):
     hist = grid[(2, "batch norm", 0.1)].modes["training mode"].activations["pre_hist"][-1, 1]
     np.testing.assert_array_equal(bn.lines[1].get_ydata(), hist)
     assert len(bn.lines) == 3 and len(ln.lines) == 2              # layer norm: one mode
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_at_equal_steps_a_small_sgd_batch_costs_layer_norm_too(runs, seed, mnist):
+    """Going deeper 6a, section 4: SGD batches of 2 (= the normalization batch), 600 steps.
+    Measured on seeds 0-1: layer norm 39.9% and 59.0% (against 91.2% and 89.3% at 60), batch
+    norm 22.1% and 18.7% (against 61.0% and 57.5% on groups of 2 inside batches of 60)."""
+    from helpers import train
+    X, y, X_test, y_test = mnist
+    acc2 = {}
+    for label in ("batch norm", "layer norm"):
+        model = small.build(label, norm_batch=60, num_steps=STEPS, seed=seed)
+        train(model, X, y, batch_size=2, lr=BASE.lr, num_steps=STEPS, seed=seed, eval_every=0)
+        acc2[label] = model.accuracy(X_test, y_test)
+    assert acc2["layer norm"] < acc(runs, seed, 60, "layer norm") - 0.15
+    assert acc2["batch norm"] < acc(runs, seed, 2, "batch norm") - 0.15
