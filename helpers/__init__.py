@@ -6,7 +6,7 @@ Read it in this order, one concept per module:
     layers.py      Linear, the nonlinearities, softmax cross-entropy
     batchnorm.py   batch norm in training: Algorithm 1, its backward pass (closed form and
                    node by node), the running-statistics update (EMA, cumulative, window),
-                   the BatchNorm layer with its running statistics
+                   the BatchNorm layer with its running statistics, ghost batches
     batchnorm_eval.py  batch norm after training: population statistics, Algorithm 2, eval
                    mode with chosen statistics, both modes compared, folding into Linear
     normalization.py  for small batches: layer norm, group norm, batch renormalization
@@ -41,6 +41,8 @@ from .batchnorm import (  # noqa: E402
     convert_momentum,
     ema_update,
     frozen_running_stats,
+    ghost_batchnorm_backward,
+    ghost_batchnorm_forward,
     running_estimates,
     values_per_channel,
 )
@@ -89,7 +91,7 @@ from .validate import NonFiniteError  # noqa: E402
 __all__ = [
     "BatchNorm", "batchnorm_forward", "batchnorm_backward", "batchnorm_backward_graph",
     "NonFiniteError", "frozen_running_stats", "values_per_channel", "ema_update",
-    "running_estimates",
+    "running_estimates", "ghost_batchnorm_forward", "ghost_batchnorm_backward",
     "CONVENTIONS", "convert_momentum",
     "RunningStatsSweep", "compare_modes", "fold_batchnorm", "forward_batch_stats",
     "get_running_stats", "population_stats", "recompute_running_stats", "set_running_stats",

@@ -126,6 +126,56 @@ def batchnorm_backward_graph(dout, cache):
     return dx, dgamma, dbeta
 
 
+def ghost_layout(x, ghost_batch_size):
+    """x (N, C, ...) regrouped as (g, k*C, ...) for ghost batches of g = ghost_batch_size:
+    the k = N/g groups of g consecutive examples side by side, so that column j*C + c holds
+    channel c of group j and batch norm over axis 0 normalizes each group alone. Returns
+    (regrouped x, k). Raises ValueError unless g is an int >= 2 that divides N (as Keras's
+    `virtual_batch_size` must divide the batch): a last, smaller group would be normalized
+    over fewer values than the others.
+    """
+    g = check_int("ghost_batch_size", ghost_batch_size, 2)
+    if len(x) % g:
+        raise ValueError(f"ghost_batch_size={g} must divide the batch size, got a batch of "
+                         f"{len(x)} (shape {tuple(x.shape)}); use a batch of a multiple of {g}")
+    k, rest = len(x) // g, x.shape[1:]
+    return x.reshape(k, g, *rest).swapaxes(0, 1).reshape(g, k * rest[0], *rest[1:]), k
+
+
+def ghost_unlayout(y, k):
+    """The inverse of `ghost_layout`: (g, k*C, ...) back to (k*g, C, ...)."""
+    g, c = y.shape[0], y.shape[1] // k
+    return y.reshape(g, k, c, *y.shape[2:]).swapaxes(0, 1).reshape(k * g, c, *y.shape[2:])
+
+
+def ghost_batchnorm_forward(x, gamma, beta, ghost_batch_size, eps=1e-5):
+    """Ghost batch norm (Hoffer, Hubara & Soudry 2017): batch norm on each group of
+    ghost_batch_size consecutive examples of x, with that group's own mean and variance.
+
+    x: (N, C) or (N, C, *spatial), N a multiple of ghost_batch_size; gamma, beta: (C,).
+    The same as concatenating batchnorm_forward(x[j*g:(j+1)*g], gamma, beta) over the
+    groups j, computed in one call on `ghost_layout(x)` with gamma and beta repeated per group.
+    Returns (out shaped like x, cache): batch norm's cache of the regrouped x, whose mu and
+    var are (1, k*C, ...) (group j's channel c at j*C + c), plus "groups": k. The gradient
+    step still averages over all N examples; only the statistics are per group.
+    """
+    grouped, k = ghost_layout(np.asarray(x), ghost_batch_size)
+    out, cache = batchnorm_forward(grouped, np.tile(gamma, k), np.tile(beta, k), eps)
+    cache["groups"] = k
+    return ghost_unlayout(out, k), cache
+
+
+def ghost_batchnorm_backward(dout, cache):
+    """The backward pass of `ghost_batchnorm_forward`: batch norm's backward pass on the
+    regrouped layout. dout: shaped like x. Returns (dx shaped like x, dgamma (C,), dbeta (C,));
+    the groups share gamma and beta, so their gradients are summed over the groups.
+    """
+    k = cache["groups"]
+    grouped, _ = ghost_layout(dout, len(dout) // k)
+    dx, dgamma, dbeta = batchnorm_backward(grouped, cache)
+    return ghost_unlayout(dx, k), dgamma.reshape(k, -1).sum(0), dbeta.reshape(k, -1).sum(0)
+
+
 def ema_update(running, batch_stat, momentum):
     """One exponential-moving-average step, momentum weighting the new batch (PyTorch's
     convention): running <- (1 - momentum) * running + momentum * batch_stat. Arrays (C,)."""
@@ -204,9 +254,14 @@ class BatchNorm:
     window=N: plain average of the last N batches' statistics (overrides momentum).
     running_var tracks the unbiased batch variance (times m/(m-1)), as the paper and PyTorch do;
     the normalization itself always uses the biased one.
+    ghost_batch_size=g: ghost batch norm (Hoffer et al. 2017; Keras 2's virtual_batch_size):
+        in training mode each group of g consecutive examples is normalized with its own
+        statistics (`ghost_batchnorm_forward`); the batch must be a multiple of g. The running
+        statistics are updated once per batch, as Keras does, from the average over the
+        groups of their means and of their (unbiased) variances. Eval mode is unchanged.
     """
 
-    def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None):
+    def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None, ghost_batch_size=None):
         check_int("num_features", num_features)
         if momentum is not None and not (isinstance(momentum, (int, float, np.floating))
                                          and 0.0 <= momentum <= 1.0):
@@ -215,6 +270,9 @@ class BatchNorm:
             raise ValueError(f"eps must be a positive number, got {eps!r}")
         if window is not None:
             check_int("window", window)
+        if ghost_batch_size is not None:
+            check_int("ghost_batch_size", ghost_batch_size, 2)
+        self.ghost_batch_size = ghost_batch_size
         self.num_features, self.momentum = num_features, momentum
         self.eps, self.window = eps, window
         self.gamma = np.ones(num_features)
@@ -258,10 +316,13 @@ class BatchNorm:
         if self.training:
             # nan or inf would spread to every example's output through the batch mean
             check_finite("batch norm's input x", x)
-            out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
+            if self.ghost_batch_size is None:
+                out, cache = batchnorm_forward(x, self.gamma, self.beta, self.eps)
+            else:
+                out, cache = ghost_batchnorm_forward(x, self.gamma, self.beta,
+                                                     self.ghost_batch_size, self.eps)
             if self.update_running_stats:
-                m = values_per_channel(x)
-                self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
+                self._update_from(cache)
             self._cache = ("train", cache)
             return out
         axes, shape = _axes_and_shape(x)
@@ -270,6 +331,14 @@ class BatchNorm:
         x_hat = (x - mean) / std
         self._cache = ("eval", (x_hat, std, axes))
         return self.gamma.reshape(shape) * x_hat + self.beta.reshape(shape)
+
+    def _update_from(self, cache):
+        """One running-statistics update from a training forward's cache: the batch's mean and
+        unbiased variance (times m/(m-1)), or for ghost batches ("groups" in the cache) the
+        average over the groups of their means and of their unbiased variances."""
+        k, m = cache.get("groups", 1), values_per_channel(cache["x_hat"])
+        self._update_running(cache["mu"].reshape(k, -1).mean(axis=0),
+                             cache["var"].reshape(k, -1).mean(axis=0) * m / (m - 1))
 
     def _update_running(self, batch_mean, batch_var):
         self.num_batches_tracked += 1
@@ -288,7 +357,8 @@ class BatchNorm:
             raise RuntimeError("BatchNorm.backward called before forward")
         mode, cache = self._cache
         if mode == "train":
-            dx, dgamma, dbeta = batchnorm_backward(dout, cache)
+            backward = ghost_batchnorm_backward if "groups" in cache else batchnorm_backward
+            dx, dgamma, dbeta = backward(dout, cache)
         else:                                         # eval mode is a fixed affine map
             x_hat, std, axes = cache
             shape = std.shape
@@ -299,6 +369,7 @@ class BatchNorm:
 
     def __repr__(self):
         extra = f", window={self.window}" if self.window else ""
+        extra += f", ghost_batch_size={self.ghost_batch_size}" if self.ghost_batch_size else ""
         return f"BatchNorm({self.num_features}, momentum={self.momentum}, eps={self.eps}{extra})"
 
 

@@ -12,7 +12,13 @@ where batch norm goes. They differ in the values the statistics are taken over
 """
 import numpy as np
 
-from .batchnorm import BatchNorm, batchnorm_backward, batchnorm_forward, values_per_channel
+from .batchnorm import (
+    BatchNorm,
+    batchnorm_backward,
+    batchnorm_forward,
+    ghost_layout,
+    ghost_unlayout,
+)
 from .validate import check_int
 
 
@@ -290,11 +296,14 @@ class BatchRenorm(BatchNorm):
     r_max, d_max: the final limits; relax_steps: `renorm_limits`' schedule (None: the final
     limits from the first step). The step is num_batches_tracked. After every training-mode
     forward pass, r and d hold that batch's corrections (C,).
+    ghost_batch_size=g: BatchNorm's ghost batches; each group of g examples gets its own r
+    and d from the running statistics as they were before the batch (r, d then (N/g, C)).
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, r_max=3.0, d_max=5.0,
-                 relax_steps=None):
-        super().__init__(num_features, momentum=momentum, eps=eps)
+                 relax_steps=None, ghost_batch_size=None):
+        super().__init__(num_features, momentum=momentum, eps=eps,
+                         ghost_batch_size=ghost_batch_size)
         _check_limits(r_max, d_max)
         if relax_steps is not None:
             check_int("relax_steps", relax_steps)
@@ -310,25 +319,41 @@ class BatchRenorm(BatchNorm):
         before this batch, then BatchNorm's update of them. Eval mode: BatchNorm's."""
         if not self.training:
             return super().forward(x)
-        out, cache = batchrenorm_forward(x, self.gamma, self.beta, self.running_mean,
-                                         self.running_var, *self.limits(), eps=self.eps)
+        if self.ghost_batch_size is None:
+            grouped, k = x, 1
+        else:                       # each group side by side (see batchnorm.ghost_layout)
+            grouped, k = ghost_layout(np.asarray(x), self.ghost_batch_size)
+        out, cache = batchrenorm_forward(
+            grouped, *(np.tile(a, k) for a in (self.gamma, self.beta, self.running_mean,
+                                               self.running_var)), *self.limits(), eps=self.eps)
         self.r, self.d = cache["r"], cache["d"]
+        if self.ghost_batch_size is not None:
+            cache["groups"] = k
+            self.r, self.d = self.r.reshape(k, -1), self.d.reshape(k, -1)
+            out = ghost_unlayout(out, k)
         if self.update_running_stats:
-            m = values_per_channel(cache["x_hat"])
-            self._update_running(cache["mu"].ravel(), cache["var"].ravel() * m / (m - 1))
+            self._update_from(cache)
         self._cache = ("renorm", cache)
         return out
 
     def backward(self, dout):
         if self._cache is None or self._cache[0] != "renorm":
             return super().backward(dout)
-        dx, dgamma, dbeta = batchrenorm_backward(dout, self._cache[1])
+        cache = self._cache[1]
+        k = cache.get("groups")
+        if k is None:
+            dx, dgamma, dbeta = batchrenorm_backward(dout, cache)
+        else:                       # the regrouped layout, gradients summed over groups
+            dx, dgamma, dbeta = batchrenorm_backward(ghost_layout(dout, len(dout) // k)[0], cache)
+            dx, dgamma, dbeta = ghost_unlayout(dx, k), dgamma.reshape(k, -1).sum(0), \
+                dbeta.reshape(k, -1).sum(0)
         self.dgamma[...], self.dbeta[...] = dgamma, dbeta
         return dx
 
     def __repr__(self):
+        ghost = f", ghost_batch_size={self.ghost_batch_size}" if self.ghost_batch_size else ""
         return (f"BatchRenorm({self.num_features}, momentum={self.momentum}, eps={self.eps}, "
-                f"r_max={self.r_max}, d_max={self.d_max}, relax_steps={self.relax_steps})")
+                f"r_max={self.r_max}, d_max={self.d_max}, relax_steps={self.relax_steps}{ghost})")
 
 
 NORMS = ("batch", "layer", "group", "renorm")

@@ -11,6 +11,9 @@ from helpers import (
     batchnorm_backward_graph,
     batchnorm_forward,
     frozen_running_stats,
+    ghost_batchnorm_backward,
+    ghost_batchnorm_forward,
+    gradient_errors,
     make_mlp,
     numerical_gradient,
     rel_error,
@@ -314,3 +317,72 @@ def test_functional_rejects_mismatched_gamma_beta():
     match = r"gamma and beta must both have shape \(3,\), got \(3,\) and \(2,\)"
     with pytest.raises(ValueError, match=match):
         batchnorm_forward(np.ones((4, 3)), np.ones(3), np.ones(2))
+
+
+# --- ghost batch norm (Hoffer et al. 2017): statistics per group inside one batch ---------------
+
+@pytest.mark.parametrize("shape, ghost", [((8, 3), 2), ((12, 4), 4), ((6, 2, 3, 3), 3)])
+def test_ghost_backward_matches_finite_differences(rng, shape, ghost):
+    x = rng.normal(1.0, 2.0, size=shape)
+    gamma, beta, dout = rng.normal(size=shape[1]), rng.normal(size=shape[1]), rng.normal(size=shape)
+    errors = gradient_errors(lambda x, g, b: ghost_batchnorm_forward(x, g, b, ghost),
+                             ghost_batchnorm_backward, x, gamma, beta, dout)
+    assert max(errors.values()) < 1e-7, errors
+
+
+def test_ghost_batches_are_normalized_alone_and_layer_matches_functional(rng):
+    """Each group of g consecutive examples is batch norm of that group alone; the layer's
+    forward and backward are the functional pair's; a ghost size equal to the batch is
+    batch norm."""
+    x, dout = rng.normal(2.0, 3.0, size=(12, 5)), rng.normal(size=(12, 5))
+    gamma, beta = rng.normal(size=5), rng.normal(size=5)
+    out, _ = ghost_batchnorm_forward(x, gamma, beta, 4)
+    for k in range(3):
+        np.testing.assert_allclose(out[4 * k:4 * k + 4],
+                                   batchnorm_forward(x[4 * k:4 * k + 4], gamma, beta)[0])
+    assert not np.allclose(out, batchnorm_forward(x, gamma, beta)[0])
+    whole, _ = ghost_batchnorm_forward(x, gamma, beta, 12)
+    np.testing.assert_array_equal(whole, batchnorm_forward(x, gamma, beta)[0])
+    bn = BatchNorm(5, ghost_batch_size=4)
+    bn.gamma[...], bn.beta[...] = gamma, beta
+    np.testing.assert_array_equal(bn.forward(x), out)
+    dx = bn.backward(dout)
+    ref_dx, ref_dgamma, ref_dbeta = ghost_batchnorm_backward(
+        dout, ghost_batchnorm_forward(x, gamma, beta, 4)[1])
+    np.testing.assert_array_equal(dx, ref_dx)
+    np.testing.assert_allclose(bn.dgamma, ref_dgamma)
+    np.testing.assert_allclose(bn.dbeta, ref_dbeta)
+
+
+def test_ghost_running_stats_average_the_groups_once_per_batch(rng):
+    """Keras's rule: one update per batch with the mean of the groups' means and of their
+    unbiased variances; eval mode is BatchNorm's."""
+    x = rng.normal(3.0, 2.0, size=(12, 4))
+    bn = BatchNorm(4, momentum=0.5, ghost_batch_size=3)
+    bn.forward(x)
+    groups = x.reshape(4, 3, 4)
+    np.testing.assert_allclose(bn.running_mean, 0.5 * groups.mean(axis=1).mean(axis=0))
+    np.testing.assert_allclose(bn.running_var,
+                               0.5 + 0.5 * groups.var(axis=1, ddof=1).mean(axis=0))
+    assert bn.num_batches_tracked == 1
+    plain = BatchNorm(4, momentum=0.5)
+    plain.running_mean, plain.running_var = bn.running_mean, bn.running_var
+    np.testing.assert_array_equal(bn.eval().forward(x), plain.eval().forward(x))
+
+
+@pytest.mark.parametrize("ghost, batch, error, match", [
+    (4, 10, ValueError, r"ghost_batch_size=4 must divide the batch size, got a batch of 10"),
+    (1, 4, ValueError, r"ghost_batch_size must be an integer >= 2, got 1"),
+    (2.0, 4, TypeError, r"ghost_batch_size must be an integer, got float"),
+])
+def test_ghost_batch_size_errors(rng, ghost, batch, error, match):
+    with pytest.raises(error, match=match):
+        BatchNorm(3, ghost_batch_size=ghost).forward(rng.normal(size=(batch, 3)))
+    with pytest.raises(error, match=match):
+        ghost_batchnorm_forward(rng.normal(size=(batch, 3)), np.ones(3), np.zeros(3), ghost)
+
+
+def test_make_mlp_reaches_ghost_batches_through_norm_kwargs():
+    model = make_mlp((6, 5, 3), norm="batch", norm_kwargs={"ghost_batch_size": 2})
+    assert model.batchnorms[0].ghost_batch_size == 2
+    assert "ghost_batch_size=2" in repr(model.batchnorms[0])

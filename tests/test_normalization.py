@@ -385,3 +385,23 @@ def test_make_mlp_rejects_an_unknown_or_contradictory_norm(kwargs, error, messag
 def test_make_norm_names_the_choices():
     with pytest.raises(ValueError, match=r"norm must be one of .* got 'weight'"):
         make_norm("weight", 3)
+
+
+def test_renorm_with_ghost_batches_corrects_each_group_from_the_same_running_stats(rng):
+    """Each group of g examples is `batchrenorm_forward` of that group alone, with the running
+    statistics as they were before the batch; r, d are (N/g, C); backward is each group's."""
+    x, dout = rng.normal(1.0, 2.0, size=(8, 3)), rng.normal(size=(8, 3))
+    layer = BatchRenorm(3, momentum=0.5, ghost_batch_size=4)
+    layer.running_mean[...], layer.running_var[...] = rng.normal(size=3), rng.uniform(1, 2, 3)
+    before = layer.running_mean.copy(), layer.running_var.copy()
+    out = layer.forward(x)
+    dx = layer.backward(dout)
+    assert layer.r.shape == layer.d.shape == (2, 3)
+    for k in range(2):
+        part = slice(4 * k, 4 * k + 4)
+        ref, cache = batchrenorm_forward(x[part], layer.gamma, layer.beta, *before)
+        np.testing.assert_array_equal(out[part], ref)
+        np.testing.assert_array_equal(layer.r[k], cache["r"])
+        np.testing.assert_allclose(dx[part], batchrenorm_backward(dout[part], cache)[0])
+    with pytest.raises(ValueError, match="ghost_batch_size=4 must divide the batch size"):
+        layer.forward(x[:6])

@@ -27,8 +27,9 @@
     lesson5_why.py         noisy batch norm and its controls, Santurkar et al.'s measures
                            (at matched loss too), drift
     lesson5_figures.py     Figure 1 of the paper, the measures, the noise panel
-    lesson6_small_batches.py  every normalization at every batch size, both modes measured
-    lesson6_figures.py     the statistics cube, accuracy by batch size, r and d, the panel
+    lesson6_small_batches.py  every normalization at every normalization batch (ghost batches
+                           inside SGD batches of 60), both modes measured
+    lesson6_figures.py     the statistics cube, accuracy by normalization batch, r and d, the panel
 
 The line between the engine and this package. The engine (`helpers/*.py`) holds what batch
 norm and its training *are*, the same for every lesson: layers and their backward passes,

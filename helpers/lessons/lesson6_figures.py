@@ -1,6 +1,6 @@
 """Lesson 6's figures and panel: which values share statistics (the cube of Wu & He 2018,
-Figure 2), accuracy against batch size in both modes, batch renorm's r and d over training,
-and the batch size x normalization x BN momentum panel over the runs of
+Figure 2), accuracy against the normalization batch in both modes, batch renorm's r and d over
+training, and the normalization batch x normalization x BN momentum panel over the runs of
 `lesson6_small_batches.small_batch_grid`.
 
 Every figure function makes its own figure (never pyplot's current one) and returns it.
@@ -12,8 +12,10 @@ from matplotlib.patches import Polygon
 from ..display.figures import activation_limits, draw_activation_grid
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import PALETTE, new_figure
+from ..network import BASE
 from .lesson6_small_batches import LABELS, MODES, RUNNING
 
+UNDERTRAINED = 0.8          # a run below this test accuracy is labelled as learning too little
 ONE_MODE = "both modes"     # the row label of layer and group norm runs: training = eval mode
 COLOR = dict(zip(LABELS, (PALETTE[3], PALETTE[4], PALETTE[0], PALETTE[2])))
 # Which values of x (N, C, H, W) share one mean and variance, for the example n = 0 and
@@ -65,31 +67,41 @@ def plot_normalization_cubes():
     return fig
 
 
-def plot_accuracy_by_batch_size(grid, batch_sizes, momentum, labels=LABELS):
-    """Test accuracy against batch size (log scale) for each method at one BN momentum:
-    eval mode (solid) and training mode on test batches of the training size (dashed), then
-    the share of test images whose prediction changes between the two modes."""
+def plot_accuracy_by_norm_batch(grid, norm_batches, momenta, plain=None, labels=LABELS):
+    """Test accuracy against the normalization batch (log scale), every run taking the same
+    SGD steps of BASE.batch_size: eval mode (solid; batch renorm also at its second BN
+    momentum, dotted) and training mode on test batches normalized as in training (dashed,
+    x), then the share of test images whose prediction differs between the two modes.
+    plain: the plain network's accuracy (grey line), or None."""
     fig, axes = new_figure(1, 2, width=4.6, height=3.4)
     ax, bx = axes[0]
+    m0 = momenta[0]
     for label in labels:
-        runs = [grid[(b, label, momentum)] for b in batch_sizes]
-        ax.plot(batch_sizes, [100 * r.eval_acc for r in runs], "o-", color=COLOR[label])
-        ax.plot(batch_sizes, [100 * r.train_acc for r in runs], "x--", color=COLOR[label],
-                alpha=0.7)
-        bx.plot(batch_sizes, [100 * r.changed for r in runs], "o-", color=COLOR[label],
+        runs = [grid[(b, label, m0)] for b in norm_batches]
+        ax.plot(norm_batches, [100 * r.eval_acc for r in runs], "o-", color=COLOR[label],
                 label=label)
-    ax.plot([], [], "o-", color="0.3", label="eval mode")
+        if label in RUNNING:
+            ax.plot(norm_batches, [100 * r.train_acc for r in runs], "x--", color=COLOR[label],
+                    alpha=0.7)
+        if label == "batch renorm":
+            for m in momenta[1:]:
+                ax.plot(norm_batches, [100 * grid[(b, label, m)].eval_acc for b in norm_batches],
+                        "s:", color=COLOR[label], label=f"{label}, BN momentum {m}")
+        bx.plot(norm_batches, [100 * r.changed for r in runs], "o-", color=COLOR[label],
+                label=label)
+    if plain is not None:
+        ax.axhline(100 * plain, color="0.5", lw=1.2, label="plain network (no normalization)")
     ax.plot([], [], "x--", color="0.3", label="training mode")
     for a in (ax, bx):
         a.set_xscale("log", base=2)
-        a.set_xticks(batch_sizes, [str(b) for b in batch_sizes])
-        a.set_xlabel("batch size (training)")
+        a.set_xticks(norm_batches, [str(b) for b in norm_batches])
+        a.set_xlabel(f"normalization batch (inside SGD batches of {BASE.batch_size})")
     ax.set(ylabel="test accuracy (%)", ylim=(0, 100),
-           title=f"Accuracy after equal steps (BN momentum {momentum})")
+           title=f"Same steps, examples, lr (BN momentum {m0})")
     bx.set(ylabel="test images (%)", title="Predictions that differ between\ntraining "
                                              "mode and eval mode")
-    ax.legend(loc="lower right")
-    bx.legend(loc="upper right")
+    ax.legend(loc="lower right", fontsize=9)
+    bx.legend(loc="upper right", fontsize=9)
     return fig
 
 
@@ -102,7 +114,7 @@ def plot_renorm_trace(trace, layer=0, unit=0):
     steps = trace["steps"]
     limits = {"r": (1 / trace["r_max"], trace["r_max"]), "d": (-trace["d_max"], trace["d_max"])}
     for ax, key in zip(axes[0], ("r", "d")):
-        values = trace[key][:, layer]                       # (T, C)
+        values = trace[key][:, layer].reshape(len(steps), -1)    # (T, [groups *] C)
         lo, mid, hi = np.percentile(values, (10, 50, 90), axis=1)
         ax.fill_between(steps, lo, hi, color=PALETTE[4], alpha=0.3, lw=0,
                         label="10th-90th percentile over units")
@@ -117,6 +129,31 @@ def plot_renorm_trace(trace, layer=0, unit=0):
     axes[0, 0].minorticks_off()
     axes[0, 1].set_ylabel("d = (mu_B - mu) / sigma")
     fig.legend(*axes[0, 1].get_legend_handles_labels(), loc="outside lower center", ncol=4)
+    return fig
+
+
+def plot_last_histograms(grid, positions, layer=1, xlim=(-5.0, 5.0)):
+    """For each (norm_batch, label, momentum) position, one panel: the pooled inputs to hidden
+    layer `layer`'s sigmoid on the probe at the last recorded step, in training mode (solid)
+    and eval mode (dashed; layer and group norm have one mode), and training mode at step 0
+    (grey). A compact static view of the panel's positions."""
+    fig, axes = new_figure(2, (len(positions) + 1) // 2, width=3.2, height=2.4)
+    for ax, (g, label, m) in zip(axes.ravel(), positions):
+        run = grid[(g, label, m)]
+        acts = run.modes["training mode"].activations
+        centers = (acts["pre_bins"][:-1] + acts["pre_bins"][1:]) / 2
+        ax.plot(centers, acts["pre_hist"][0, layer], color="0.6", ls=":", lw=1,
+                label="training mode, step 0")
+        ax.plot(centers, acts["pre_hist"][-1, layer], color=COLOR[label], lw=1.3,
+                label="training mode, last step")
+        if label in RUNNING:
+            ax.plot(centers, run.modes["eval mode"].activations["pre_hist"][-1, layer],
+                    color="k", ls="--", lw=1, label="eval mode, last step")
+        where = f", normalization batch {g}" if label in RUNNING else ""
+        ax.set(xlim=xlim, ylim=(0, 1.5), xlabel=f"input to layer {layer + 1}'s sigmoid",
+               title=f"{label}{where}\n(test accuracy {run.eval_acc:.0%})")
+    axes[0, 0].set_ylabel("density (clipped at 1.5)")
+    fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
     return fig
 
 
@@ -140,20 +177,26 @@ def _panel_limits(grid, xlim):
 
 def describe(run, grid):
     """The lines printed with a panel position: the run, both modes' accuracy, and the
-    references (layer norm at this batch size, the same method at the largest batch)."""
-    b, label, m = run.batch_size, run.label, run.momentum
+    references (layer norm, the same method normalizing the whole SGD batch)."""
+    b, label, m = run.norm_batch, run.label, run.momentum
     largest = max(key[0] for key in grid)
-    lines = [f"{label}, batch size {b}: {run.history.message()}",
-             f"test accuracy: eval mode {run.eval_acc:.1%}, training mode (test batches of {b}) "
+    state = ""
+    if run.history.diverged:
+        state = "DIVERGED: "
+    elif run.eval_acc < UNDERTRAINED:
+        state = f"UNDERTRAINED (below {UNDERTRAINED:.0%} test accuracy): "
+    name = f"{label}, normalization batch {b}" if label in RUNNING else label
+    lines = [f"{state}{name}: {run.history.message()}",
+             f"test accuracy: eval mode {run.eval_acc:.1%}, training mode "
              f"{run.train_acc:.1%}; predictions that differ between the modes: "
-             f"{run.changed:.1%}",
-             f"for comparison, eval mode: {label} at batch size {largest} "
-             f"{grid[(largest, label, m)].eval_acc:.1%}"
-             + (f", layer norm at batch size {b} {grid[(b, 'layer norm', m)].eval_acc:.1%}"
-                if (b, "layer norm", m) in grid and label != "layer norm" else "")]
-    if label not in RUNNING:
-        lines.append(f"{label} keeps no running statistics: the BN momentum slider does not "
-                     f"change this run")
+             f"{run.changed:.1%}"]
+    if label in RUNNING:
+        lines.append(f"for comparison, eval mode: {label} normalizing whole batches of "
+                     f"{largest} {grid[(largest, label, m)].eval_acc:.1%}, layer norm "
+                     f"{grid[(largest, 'layer norm', m)].eval_acc:.1%}")
+    else:
+        lines.append(f"{label} normalizes each example alone: the normalization batch and "
+                     f"the BN momentum do not change this run")
     return "\n".join(lines)
 
 
@@ -166,35 +209,39 @@ def panel_histories(run):
     return {ONE_MODE: run.modes["training mode"]}
 
 
-def small_batch_panel(grid, batch_sizes, momenta, labels=LABELS, value=None, static=None,
+def small_batch_panel(grid, norm_batches, momenta, labels=LABELS, value=None, static=None,
                       xlim=(-5.0, 5.0), panel_id=None):
-    """Batch size slider, normalization selector and BN momentum slider over the runs of
-    `small_batch_grid`: for the chosen run, the inputs to every hidden layer's sigmoid on a
-    fixed probe, recorded in training mode (the probe in batches of the training size, as
-    training saw it) and in eval mode, on axes fixed across all positions. value: the
-    starting (batch_size, label, momentum); static: the positions of the saved picture."""
-    value = value or (batch_sizes[-1], labels[0], momenta[0])
+    """Normalization-batch slider, normalization selector and BN momentum slider over the
+    runs of `small_batch_grid`: for the chosen run, the inputs to every hidden layer's sigmoid
+    on a fixed probe, recorded in training mode (the probe in SGD batches, normalized as
+    training normalized them) and in eval mode, on axes fixed across all positions. value:
+    the starting (norm_batch, label, momentum); static: the positions of the saved picture."""
+    value = value or (norm_batches[-1], labels[0], momenta[0])
     limits = _panel_limits(grid, xlim)
 
-    def draw(batch_size, normalization, momentum):
-        run = grid[(batch_size, normalization, momentum)]
+    def draw(norm_batch, normalization, momentum):
+        run = grid[(norm_batch, normalization, momentum)]
         print(describe(run, grid))
+        where = (f"normalization batch {norm_batch}, BN momentum {momentum}"
+                 if normalization in RUNNING else "any normalization batch")
+        state = " (UNDERTRAINED)" if run.eval_acc < UNDERTRAINED else ""
         return draw_activation_grid(
             panel_histories(run), limits=limits, detached=True,
-            title=f"{normalization}, batch size {batch_size}"
-                  + (f", BN momentum {momentum}" if normalization in RUNNING else "")
-                  + f": sigmoid inputs (training mode: the probe in batches of {batch_size})")
+            title=f"{normalization}, {where}{state}: sigmoid inputs on a probe")
 
     normalization = widgets.ToggleButtons(options=list(labels), value=value[1],
                                           description="normalization",
                                           style={"description_width": "initial"})
-    def same(batch_size, normalization, momentum):   # layer/group norm: no BN momentum
-        return batch_size, normalization, momentum if normalization in RUNNING else None
+
+    def same(norm_batch, normalization, momentum):   # layer/group norm: one run for all
+        if normalization in RUNNING:
+            return norm_batch, normalization, momentum
+        return None, normalization, None
 
     return cached_panel(
         draw, panel_id=panel_id, same=same,
-        static=[dict(zip(("batch_size", "normalization", "momentum"), p))
+        static=[dict(zip(("norm_batch", "normalization", "momentum"), p))
                 for p in (static or [value])],
-        batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+        norm_batch=selection_slider(norm_batches, "normalization batch", value=value[0]),
         normalization=normalization,
         momentum=selection_slider(momenta, "BN momentum", value=value[2]))
