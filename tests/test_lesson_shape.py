@@ -31,7 +31,6 @@ MAX_WORDS, MAX_BOOLEAN_LINES, MIN_QUESTIONS, MAX_PICTURE_PX = 3000, 3, 2, 1600
 # Lessons still in their first edition, and the issue that rewrites them.
 FIRST_EDITION = {
     "01": 24,
-    "02": 24,
     "03": 23,
     "04": 23,
     "05": 25,

@@ -150,17 +150,18 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
 
 def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigmoid MLP",
                 panel_id=None):
-    """Sliders batch size and momentum over {(batch_size, momentum): History} (`train_grid`).
+    """Sliders batch size and momentum over {(batch_size, momentum): History}, one run each.
 
     Each position shows, for every hidden layer, its input over training pooled over all
     units (histograms) and per unit (one unit's 15th-85th percentile band and five more
     units' medians, `draw_activation_grid`), and beside them every layer's W1 distance from
     step 0 and the test accuracy over training. All positions share their axes, fixed from
     the runs that did not diverge; a diverged run is hatched, and no W1 is drawn for it. The
-    histograms have a log density axis: the paper's small initial weights make the early
-    distributions narrow spikes, and the late, wide ones would be flat lines under them. A
-    layer whose input lies mostly beyond the recorder's bins (+-10) says so. The printed lines
-    are `describe_run`'s. value, static: (batch_size, momentum) positions.
+    histograms have a log density axis, so that thin tails and the spikes of saturated
+    layers both show; the saturated zones |x| > 4.6 are shaded, and the share of the input
+    piled in the end bins (beyond +-10) is written where it is 0.5% or more. The printed lines
+    are `describe_run`'s, the run's state first (`run_state`), which the accuracy panel also
+    shows in capitals. value, static: (batch_size, momentum) positions.
     """
     first = next(iter(runs.values()))
     bins = first.activations["pre_bins"]
