@@ -5,6 +5,7 @@ over a grid of real runs) with a one-picture overview of all its positions, and 
 where a layer's shift comes from (`lesson2_sources`, for Going deeper 2a).
 """
 import numpy as np
+from matplotlib.ticker import NullLocator
 
 from ..display.figures import (
     activation_limits,
@@ -115,6 +116,7 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
     later = [int(np.searchsorted(recorded, s)) for s in options if s > 0] or [0]
     # per layer, without the end bins (where everything beyond the bins piles up)
     tops = 1.05 * hist[later][:, :, 1:-1].max(axis=(0, 2))
+    tops = np.where(tops > 0, tops, 1.0)      # a layer with every value beyond +-10: any scale
 
     bins = activations["pre_bins"]
     edge = end_bin_fraction(hist, bins)                                 # (T, L)
@@ -189,6 +191,7 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
             edge = end_bin_fraction(history.activations["pre_hist"][-1], bins)
             for layer, ax in enumerate(fig.axes[:n_layers]):
                 ax.set_yscale("log")
+                ax.yaxis.set_minor_locator(NullLocator())     # a fifth less drawing time
                 ax.set_ylim(1e-4 * lim["density"], lim["density"])
                 shade_saturated(ax, *lim["x"])
                 shade_saturated(fig.axes[n_layers + layer], *lim["bands"], axis="y")
