@@ -464,8 +464,8 @@ def test_the_loss_starts_above_ln_10(mnist, seed):
 @pytest.mark.parametrize("seed", SEEDS)
 def test_layer_3_moves_most_in_the_first_40_steps_and_the_base_learns(base_runs, seed):
     """Prediction question 2 and section 3. Measured W1 at step 40 (layers 1-3): seed 0 0.33,
-    0.53, 1.30; seed 1 0.20, 0.28, 1.90; seed 2 0.18, 0.44, 1.74. Test accuracy 92.2% on seed 0; layer 1
-    saturated at the end 19.6% on seed 0 (seeds 1, 2: 92.0% and 93.0%; 17.6% and 17.1%)."""
+    0.53, 1.30; seed 1 0.20, 0.28, 1.90; seed 2 0.18, 0.44, 1.74. Test accuracy 92.2%, 92.0%,
+    93.0%; layer 1 saturated at the end 19.6%, 17.6%, 17.1%."""
     _, h = base_runs[seed]
     _, w1 = shift.shift_from_start(h.activations)
     assert w1[1, 2] >= 1.5 * w1[1, :2].max()
