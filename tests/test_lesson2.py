@@ -281,7 +281,8 @@ def test_describe_run_starts_with_the_state(grid, saturated, diverged):
     assert shift_figs.describe_run(d) == ["state: diverged"] + run_summary(d).splitlines()
     lines = shift_figs.describe_run(saturated)
     assert lines[:2] == ["state: saturated", saturated.message()]
-    assert lines[2].startswith("SATURATED: 100% of the last hidden layer's sigmoids are flat")
+    assert lines[2] == ("SATURATED: 100% of the last hidden layer's values are in the flat zone "
+                        "(|x| > 4.6) at the end")
     assert lines[3] == "layer 3: most input lies beyond +-10, so W1 is capped near 10"
     assert shift_figs.describe_run(diverged) == [
         "state: diverged", "1 steps = 0.1 epochs (60 examples)",

@@ -46,7 +46,8 @@ def shade_saturated(ax, lo, hi, axis="x"):
 
 
 def describe_run(history, saturated=SATURATED):
-    """What a run did, in plain words: a list of lines. First `run_summary` (steps, epochs and
+    """What a run did, in plain words: a list of lines. First its state (`run_state`), then
+    `run_summary` (steps, epochs and
     examples, the loss of the last tenth of the steps, the test accuracy; or where and why
     the run diverged), then a warning if >= `saturated` of the last hidden layer's sigmoids
     are saturated at the end, and a note naming the layers whose input lies mostly beyond
@@ -57,8 +58,8 @@ def describe_run(history, saturated=SATURATED):
     acts = history.activations
     sat = acts["saturation"][-1, -1]
     if sat >= saturated:
-        lines.append(f"SATURATED: {sat:.0%} of the last hidden layer's sigmoids are flat at "
-                     "the end, so little gradient flows")
+        lines.append(f"SATURATED: {sat:.0%} of the last hidden layer's values are in the flat "
+                     "zone (|x| > 4.6) at the end")
     edge = end_bin_fraction(acts["pre_hist"][-1], acts["pre_bins"])
     beyond = [str(l + 1) for l in np.flatnonzero(edge > 0.5)]
     if beyond:
