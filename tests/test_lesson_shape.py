@@ -30,7 +30,6 @@ DEEPER = sorted((NOTEBOOKS / "deeper").glob("*.ipynb"))
 MAX_WORDS, MAX_BOOLEAN_LINES, MIN_QUESTIONS, MAX_PICTURE_PX = 3000, 3, 2, 1600
 # Lessons still in their first edition, and the issue that rewrites them.
 FIRST_EDITION = {
-    "02": 24,
     "05": 25,
 }
 

@@ -5,12 +5,11 @@
                            conditioning, the loss floor (Going deeper 1a)
     lesson1_figures.py     loss surfaces and paths, the path explorer, the noise law, the
                            MNIST panel's accuracy map
-    lesson2_shift.py       internal covariate shift measured (W1 distance), layer-wise training
+    lesson2_shift.py       internal covariate shift measured: the W1 distance on histograms
     lesson2_sources.py     parameter snapshots: the shift split into the layers below and the
-                           layer's own parameters (both orders averaged), update ratios
-    lesson2_start.py       the first steps: the output layer's lambda_max and the loss hump
-    lesson2_plots.py       the lesson's static figures
-    lesson2_figures.py     the step scrubber and the shift panel
+                           layer's own parameters (both orders averaged), for Going deeper 2a
+    lesson2_figures.py     run states, the step scrubber, the shift panel and its overview,
+                           the percentile bands, the split's chart
     lesson3_training.py    the plain / batch-norm pair behind the panel; for the deeper
                            notebooks: undoing batch norm, the noise of mu_B, input
                            standardisation in a linear model

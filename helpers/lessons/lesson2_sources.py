@@ -106,12 +106,3 @@ def shift_sources(model, snapshots, X, windows=False):
     out = np.array([_split(snapshots[i], snapshots[j], fwd[i], fwd[j])
                     for i, j in pairs])                                   # (T, L, 8)
     return {part: out[:, :, i] for i, part in enumerate(PARTS)}
-
-
-def update_ratio(snapshots):
-    """Per hidden layer, ||W(t+1) - W(t)|| / ||W(t)|| between consecutive snapshots:
-    how much of its weights each stretch of training rewrote. Returns (T - 1, L) for the
-    hidden layers (all but the last Linear)."""
-    return np.array([[np.linalg.norm(b["W"] - a["W"]) / np.linalg.norm(a["W"])
-                      for a, b in zip(s0[:-1], s1[:-1])]
-                     for s0, s1 in zip(snapshots[:-1], snapshots[1:])])
