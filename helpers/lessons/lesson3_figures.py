@@ -1,8 +1,9 @@
-"""Lesson 3's figures: the base's sweeps (validation accuracy against a swept value, one dot
-per seed), the slider panel's picture of one position (each hidden layer's sigmoid input,
-plain above batch norm, in absolute units), and the map of every position's test accuracy.
-The going-deeper notebooks draw the ratio study and the spread of mu_B. Each takes explicit
-axes or returns its own figure.
+"""Lesson 3's figures and printed tables: the base's sweeps (accuracy against a swept value,
+one dot per seed; the initial-scale and learning-rate pictures; the learning-rate table), the
+slider panel's picture of one position (each hidden layer's sigmoid input, plain above batch
+norm, in absolute units), the lines a task reads for a position, and the map of every
+position's test accuracy. The going-deeper notebooks draw the ratio study and the spread of
+mu_B. Each takes explicit axes or returns its own figure or text.
 """
 import matplotlib.pyplot as plt
 import numpy as np
