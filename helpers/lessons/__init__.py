@@ -13,8 +13,8 @@
     lesson3_training.py    the plain / batch-norm pair behind the panel; for the deeper
                            notebooks: undoing batch norm, the noise of mu_B, input
                            standardisation in a linear model
-    lesson3_figures.py     seed sweeps, the panel's position and accuracy map, ratio study,
-                           mu_B spread
+    lesson3_figures.py     seed sweeps and the sweep table, the panel's position, its task
+                           lines and accuracy map, ratio study, mu_B spread
     lesson4_running.py     the momentum conventions: updates as each library writes them,
                            the effective window of an EMA
     lesson4_tracking.py    running estimates against the population statistics during training

@@ -1,14 +1,16 @@
-"""Lesson 3's figures: the base's sweeps (validation accuracy against a swept value, one dot
-per seed), the slider panel's picture of one position (each hidden layer's sigmoid input,
-plain above batch norm, in absolute units), and the map of every position's test accuracy.
-The going-deeper notebooks draw the ratio study and the spread of mu_B. Each takes explicit
-axes or returns its own figure.
+"""Lesson 3's figures and printed tables: the base's sweeps (accuracy against a swept value,
+one dot per seed; the initial-scale and learning-rate pictures; the learning-rate table), the
+slider panel's picture of one position (each hidden layer's sigmoid input, plain above batch
+norm, in absolute units), the lines a task reads for a position, and the map of every
+position's test accuracy. The going-deeper notebooks draw the ratio study and the spread of
+mu_B. Each takes explicit axes or returns its own figure or text.
 """
 import matplotlib.pyplot as plt
 import numpy as np
 
 from ..display.figures import hatched
 from ..display.style import COLORS, TIME_CMAP, new_figure
+from ..recording import end_bin_fraction
 from .lesson3_training import LABELS, RATIO_STUDY_NAMES
 
 
@@ -16,13 +18,17 @@ def color_of(label):
     return COLORS["plain" if label == "plain" else "batchnorm"]
 
 
-def plot_seeds(ax, values, acc, label, diverged=None):
+def plot_seeds(ax, values, acc, label, diverged=None, note=""):
     """Accuracy (%) against a swept value (log x): the mean over seeds as a line, each seed a
-    dot, a diverged seed a cross. values (K,); acc, diverged (S, K)."""
+    dot, a diverged seed a cross; the line stops where a seed diverged (a mean of diverged
+    runs means nothing). values (K,); acc, diverged (S, K); note: added to the legend."""
     acc = 100 * np.asarray(acc, dtype=float)
     color = color_of(label)
-    ax.plot(values, acc.mean(axis=0), marker="o", color=color,
-            label=f"{label}, mean of {len(acc)} seeds")
+    mean = acc.mean(axis=0)
+    if diverged is not None:
+        mean = np.where(np.asarray(diverged).any(axis=0), np.nan, mean)
+    ax.plot(values, mean, marker="o", color=color,
+            label=f"{label}, mean of {len(acc)} seeds{note}")
     for row in acc:
         ax.plot(values, row, ".", ms=6, alpha=0.6, color=color)
     if diverged is not None and np.any(diverged):
@@ -56,11 +62,12 @@ def layer_limits(runs):
     return xlim, 1.05 * max(tops)
 
 
-def median_move(history, layer):
-    """How far hidden layer `layer`'s pooled sigmoid input moved, in absolute units: the
-    median at the last recorded step minus the median at the first one after step 0."""
+def median_move(history, layer, first=1, last=-1):
+    """How far hidden layer `layer`'s pooled sigmoid input moved, in absolute units: its median
+    at recorded step index `last` minus its median at index `first` (default: from the first
+    record after step 0 to the end; first=0, last=1 is the move out of the random start)."""
     pct = history.activations["pre_pct"][:, layer, 2]
-    return float(pct[-1] - pct[1])
+    return float(pct[last] - pct[first])
 
 
 def draw_position(pair, xlim, top, title):
@@ -69,7 +76,7 @@ def draw_position(pair, xlim, top, title):
     (step 0 dashed grey, then dark to light), all on the same absolute axes. A run that did
     not happen or diverged is a hatched panel saying so. Returns the figure."""
     n_layers = 3
-    fig, axes = new_figure(2, n_layers, width=3.2, height=2.05, detached=True,
+    fig, axes = new_figure(2, n_layers, width=3.2, height=1.75, detached=True,
                            layout="constrained")
     cmap = plt.get_cmap(TIME_CMAP)
     for row, label in enumerate(LABELS):
@@ -86,14 +93,21 @@ def draw_position(pair, xlim, top, title):
             bins = a["pre_bins"]
             centres = (bins[:-1] + bins[1:]) / 2
             steps, hists = a["steps"], a["pre_hist"][:, layer]
-            ax.plot(centres, hists[0], color="0.45", ls="--", lw=1, label=f"step {steps[0]}")
+            inner = slice(1, -1)                # the end bins hold everything beyond: not drawn
+            ax.plot(centres[inner], hists[0][inner], color="0.45", ls="--", lw=1,
+                    label=f"step {steps[0]}")
             for j in range(1, len(steps)):
-                ax.plot(centres, hists[j], color=cmap((j - 1) / max(len(steps) - 2, 1)),
-                        label=f"step {steps[j]}")
+                ax.plot(centres[inner], hists[j][inner],
+                        color=cmap((j - 1) / max(len(steps) - 2, 1)), label=f"step {steps[j]}")
+            outside = end_bin_fraction(hists[-1], bins)
+            if outside >= 0.005:
+                ax.text(0.98, 0.95, f"beyond ±{bins[-2]:.0f}:\n{outside:.0%}", ha="right",
+                        va="top", fontsize=9, transform=ax.transAxes, color="0.3")
             sat = a["saturation"][-1, layer]
             tag = " (untrained)" if h.test_acc and h.test_acc[-1] < 0.2 else ""
-            ax.set_title(f"{label}{tag}, layer {layer + 1}\nmedian moved "
-                         f"{median_move(h, layer):+.2f}, {sat:.0%} saturated", fontsize=10)
+            ax.set_title(f"{label}{tag}, layer {layer + 1}, {sat:.0%} saturated\nmedian "
+                         f"{median_move(h, layer, 0, 1):+.2f} to step {steps[1]}, "
+                         f"{median_move(h, layer):+.2f} to {steps[-1]}", fontsize=10)
             ax.set(xlim=xlim, ylim=(0, top))
             if row == 1:
                 ax.set_xlabel("input to the sigmoid")
@@ -120,7 +134,7 @@ def plot_accuracy_map(axes, runs, batch_sizes, momenta, threshold=0.8):
                     text = "diverged"
                 else:
                     grid[i, j] = 100 * h.test_acc[-1]
-                    text = f"{grid[i, j]:.0f}%"
+                    text = f"{grid[i, j]:.0f}%" + ("\nuntrained" if grid[i, j] < 20 else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=10,
                         color="black" if np.isnan(grid[i, j]) or grid[i, j] > 45 else "white")
                 if grid[i, j] >= 100 * threshold:
@@ -143,6 +157,8 @@ def plot_ratio_study(ax, study):
         ax.loglog(study["ratios"], study[name], marker="o", ls=ls, color=color,
                   label=name.replace("lambda_max", r"$\lambda_{\max}$"))
     ax.set(xlabel="ratio of the two features' scales", ylabel="steps until both weights within 1%")
+    ax.set_xticks(study["ratios"], [f"{r:g}" for r in study["ratios"]])
+    ax.minorticks_off()
     ax.legend()
     return ax
 
@@ -163,6 +179,78 @@ def width(history, layer):
     pct = history.activations["pre_pct"][-1, layer]
     return float(pct[3] - pct[1])
 
+
+def sweep_table(sweep, rates, labels=LABELS):
+    """The learning-rate sweep as text, one row per rate: for each network the mean validation
+    accuracy, the mean test accuracy (lowest-highest seed) and how many seeds diverged.
+    sweep: {label: (S seeds, K rates, 3) of (validation, test, diverged)}."""
+    head = f"{'':5s} |" + "".join(f" {label:^31s} |" for label in labels)
+    rows = [head, f"{'lr':>5s} |" + f" {'valid.':>7s} {'test (range)':>15s} {'div.':>5s} |"
+            * len(labels)]
+    for k, lr in enumerate(rates):
+        cells = []
+        for label in labels:
+            v, t, d = sweep[label][:, k].T
+            cells.append(f" {v.mean():7.1%} {t.mean():6.1%} ({100 * t.min():2.0f}-"
+                         f"{100 * t.max():2.0f}%) {int(d.sum())}/{len(d)} |")
+        rows.append(f"{lr:5g} |" + "".join(cells))
+    return "\n".join(rows)
+
+
+def position_lines(pair, key):
+    """What a task needs from one panel position, one line per network: test accuracy, then
+    for layers 1-3 the median's move out of the start (step 0 to the first record) and after
+    it (to the last record), the width (15th to 85th percentile) and the saturated share."""
+    lines = []
+    for label, h in pair.items():
+        head = f"batch {key[0]:2d}, momentum {key[1]:<4g} {label:10s}"
+        if isinstance(h, str):
+            lines.append(f"{head}: no run (a batch of one)")
+            continue
+        first = " ".join(f"{median_move(h, layer, 0, 1):+.2f}" for layer in range(3))
+        later = " ".join(f"{median_move(h, layer):+.2f}" for layer in range(3))
+        wide = " ".join(f"{width(h, layer):.2f}" for layer in range(3))
+        sat = " ".join(f"{h.activations['saturation'][-1, layer]:.0%}" for layer in range(3))
+        lines.append(f"{head}: test {h.test_acc[-1]:.1%} | moved {first} then {later} | "
+                     f"width {wide} | saturated {sat}")
+    return "\n".join(lines)
+
+
+def mark_base(ax, value, name):
+    """A dashed vertical line at the base's setting, labelled with its name."""
+    ax.axvline(value, color="gray", ls="--", lw=1)
+    ax.annotate(name, (value, 3), xytext=(4, 0), textcoords="offset points", fontsize=9,
+                color="0.3")
+
+
+def plot_scale_sweep(scales, val, bn_scales, val_bn, base_std):
+    """Rule 1's picture: validation accuracy against the initial std, the plain network over
+    the grid (the choice), batch norm at a few scales beside it (not used for the choice).
+    val (S, K) for scales (K,); val_bn (S, J) for bn_scales (J,)."""
+    fig, axes = new_figure(1, 1, width=6.0, height=2.8)
+    ax = axes[0, 0]
+    plot_seeds(ax, bn_scales, val_bn, "batch norm", note=" (not used for the choice)")
+    plot_seeds(ax, scales, val, "plain")
+    mark_base(ax, base_std, "BASE.init_std")
+    ax.set(xlabel="std of the initial weights (log scale)", ylabel="validation accuracy (%)",
+           title="lr 1, 300 steps: the initial scale")
+    ax.legend(loc="upper left", fontsize=9)
+    return fig
+
+
+def plot_lr_sweep(rates, sweep, base_lr):
+    """The learning-rate sweep's picture: test accuracy against lr for both networks, the
+    mean line stopping where a seed diverged. sweep: {label: (S, K, 3)} as in sweep_table."""
+    fig, axes = new_figure(1, 1, width=6.0, height=3.0)
+    ax = axes[0, 0]
+    for label in LABELS:
+        plot_seeds(ax, rates, sweep[label][:, :, 1], label,
+                   diverged=sweep[label][:, :, 2].astype(bool))
+    mark_base(ax, base_lr, "BASE.lr")
+    ax.set(xlabel="learning rate (log scale)", ylabel="test accuracy (%)",
+           title="From the base: 300 steps, 3 seeds")
+    ax.legend(loc="center left", bbox_to_anchor=(0, 0.45), fontsize=9)
+    return fig
 
 def run_line(history):
     """One short line per run under a panel position: its test accuracy, or why there is none."""
