@@ -134,11 +134,13 @@ class Base:
     plain network (no batch norm) on a validation split (`split_validation`: 3,000 training
     images to fit, the other 1,000 to choose; the 1,000 test images are never used to choose):
       init_std: the best of the half-decade grid 0.003 ... 3 for the plain network after 300
-        steps at lr 1.0, mean over seeds 0-2 (lesson 3 runs this sweep; tests/test_base.py).
-      lr: one half-decade step below the largest rate of the grid 0.1, 0.3, 1, 3, 10, 30 at
+        steps at lr 1.0, mean over seeds 0-2 (lesson 3 runs this sweep; tests/test_lesson3_base.py).
+      lr: one half-decade step below the largest rate of the grid 0.3, 1, 3, 10, 30 at
         which the plain network trains on every seed from init_std (no seed diverged by
         `divergence`'s rule): the plain network trains at 3 and diverges at 10, so 1.0. The
         step below leaves a margin, since the edge moves with the seed and the CPU.
+      The two rules were applied in turn, init_std at lr 1.0 fixed in advance, then lr from
+      init_std; the lr rule returns 1.0, so the two choices agree (no joint grid searched).
     Batch norm and the plain network are compared at the same init_std and lr, judged by the
     same divergence rule. A lesson that changes one of these says so where it does.
     """
