@@ -30,8 +30,12 @@ def plot_settled(settled, batch_sizes, momenta=(0.1, 0.9)):
                 ax.plot([i + dx - 0.1, i + dx + 0.1], [pop, pop], color="#000000", lw=1.5,
                         label="population statistics" if i == j == 0 else None)
         ax.set_xticks(range(len(momenta)), [f"{m:g}" for m in momenta])
+        ax.set_xticks([i + dx for i in range(len(momenta)) for dx in offsets],
+                      [str(o) for _ in momenta for o in orders], minor=True)   # seed per column
+        ax.tick_params(axis="x", which="minor", length=0, labelsize=9)
+        ax.tick_params(axis="x", which="major", length=0, pad=16)
         ax.set_xlim(-0.5, len(momenta) - 0.5)
-        ax.set_xlabel("BN momentum (PyTorch)")
+        ax.set_xlabel("BN momentum (PyTorch); small numbers: seed")
         ax.set_title(f"batch size {b}")
     axes[0, 0].set_ylabel("eval-mode test accuracy (%)")
     handles, labels = axes[0, 0].get_legend_handles_labels()
