@@ -134,7 +134,7 @@ def draw_tracking(track, momentum, units=None, detached=False, limits=None):
     acc = track["test_acc"][momentum]
     title = (f"batch size {track['batch_size']}, BN momentum {momentum_label(momentum)}: "
              f"eval-mode test accuracy {acc:.1%}")
-    message = run_message(track, momentum)      # in the title, where it covers no curve
+    message = run_message(track, momentum, short=True)    # in the title, covering no curve
     if message:
         title += "\n" + message.replace("\n", " ")
     if clipped:
