@@ -361,7 +361,10 @@ def line_data(fig):
 
 
 def texts(fig):
-    return " ".join(t.get_text() for ax in fig.axes for t in ax.texts)
+    """Every text drawn in a figure: in its axes, and its title (where the tracking panel
+    writes a position's message)."""
+    title = fig._suptitle.get_text() if fig._suptitle else ""
+    return " ".join([t.get_text() for ax in fig.axes for t in ax.texts] + [title])
 
 
 def changed(a, b):
@@ -402,7 +405,7 @@ def test_extremes_show_a_message_not_an_exception(tracks):
     assert "did not learn" in texts(panel.figure())
     panel.children[0].value = 32
     panel.children[1].value = 0.99
-    assert "do not describe" in texts(panel.figure())
+    assert "running statistics wrong" in texts(panel.figure())
     hist_panel = activation_panel(ip.histories_for_panel(runs), (8, 32), MOMENTA,
                                   momentum_name="BN momentum", value=(8, 0.01))
     assert "did not learn" in texts(hist_panel.figure())
@@ -485,12 +488,18 @@ def test_tracking_limits_ignore_a_run_that_did_not_learn(tracks):
     assert both == alone
 
 
+def test_mode_limits_cap_the_density_axis(tracks, monkeypatch):
+    monkeypatch.setattr(ip, "DENSITY_CAP", 0.01)
+    shared = ip.mode_limits(ip.histories_for_panel(grid(tracks)))
+    assert shared["train mode"]["density"] == shared["eval mode"]["density"] == 0.01
+
+
 def test_mode_limits_put_eval_mode_on_the_training_mode_scales(tracks):
     histories = ip.histories_for_panel(grid(tracks))
     plain = activation_limits(histories.values())
     shared = ip.mode_limits(histories)
-    assert shared["eval mode"]["density"] == plain["train mode"]["density"] \
-        == shared["train mode"]["density"]
+    assert shared["eval mode"]["density"] == shared["train mode"]["density"] \
+        == min(plain["train mode"]["density"], ip.DENSITY_CAP)    # capped: peaks read off
     assert shared["eval mode"]["bands"] == shared["train mode"]["bands"] == (
         min(plain["train mode"]["bands"][0], plain["eval mode"]["bands"][0]),
         max(plain["train mode"]["bands"][1], plain["eval mode"]["bands"][1]))

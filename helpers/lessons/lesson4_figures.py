@@ -9,12 +9,12 @@ import dataclasses
 
 import ipywidgets as widgets
 import numpy as np
-from matplotlib.ticker import NullLocator
+from matplotlib.ticker import FixedLocator, FuncFormatter, NullLocator
 
 from ..batchnorm import running_estimates
 from ..display.figures import activation_limits
 from ..display.panels import cached_panel, selection_slider
-from ..display.style import COLORS, PALETTE, new_figure, show_message
+from ..display.style import COLORS, PALETTE, new_figure
 
 GREY, BLACK = "#999999", "#000000"
 # plot_estimators' lines: blue dashed, vermillion solid, green dash-dotted (told apart by
@@ -24,6 +24,9 @@ ESTIMATOR_STYLES = ((PALETTE[0], "--"), (COLORS["batchnorm"], "-"), (PALETTE[2],
 MEANINGLESS = 0.5      # below this test accuracy with exact statistics the network did not learn
 LEARNED = 0.8          # below this eval-mode accuracy (of a network that learned) the running
                        # statistics have not caught up: the position says so
+DENSITY_CAP = 0.6      # top of the activation panel's histogram axes (curves of learned runs peak
+                       # below it; a taller peak is drawn clipped and labelled)
+LOG_TICKS = (0.01, 0.03, 0.1, 0.3, 1, 3, 10, 30, 100)    # plain labels on the variance axes
 
 
 def momentum_label(m):
@@ -99,6 +102,7 @@ def draw_tracking(track, momentum, units=None, detached=False, limits=None):
     fig, axes = new_figure(2, L, width=3.6, height=1.7, sharex=True, detached=detached)
     steps, ck = track["steps"] + 1, track["measure_steps"]      # estimate after update k+1
     run_mean, run_var = track["running"][momentum]
+    clipped = False
     for l, u in enumerate(units):
         for row, (batch, run, pop) in enumerate((
                 (track["batch_mean"], run_mean, track["pop_mean"]),
@@ -113,19 +117,29 @@ def draw_tracking(track, momentum, units=None, detached=False, limits=None):
                 ax.set_yscale("log")
                 ax.yaxis.set_minor_locator(NullLocator())    # 2x faster redraw
                 ax.set_xlabel("step (parameter updates)")
-            ax.set_ylim(limits[l, row] if limits else
-                        _limits(run[l][:, u], pop[l][:, u], batch[l][:, u], log=row == 1))
+            lo, hi = (limits[l, row] if limits else
+                      _limits(run[l][:, u], pop[l][:, u], batch[l][:, u], log=row == 1))
+            ax.set_ylim(lo, hi)
+            if row == 1:      # plain numbers (0.3, 1, 3), not one "1e0", so magnitudes read off
+                ax.yaxis.set_major_locator(FixedLocator(LOG_TICKS))
+                ax.yaxis.set_major_formatter(FuncFormatter(lambda v, _: f"{v:g}"))
+            drawn = np.concatenate([batch[l][:, u], run[l][:, u], pop[l][:, u]])
+            drawn = drawn[np.isfinite(drawn)]
+            clipped = clipped or bool(drawn.size and (drawn.min() < lo or drawn.max() > hi))
             if row == 0:
                 ax.set_title(f"hidden layer {l + 1}, unit {u}: BN input")
             if l == 0:
                 ax.set_ylabel("variance, log scale" if row else "mean")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncols=3)
     acc = track["test_acc"][momentum]
-    fig.suptitle(f"batch size {track['batch_size']}, BN momentum {momentum_label(momentum)}: "
-                 f"eval-mode test accuracy {acc:.1%}")
-    message = run_message(track, momentum)
+    title = (f"batch size {track['batch_size']}, BN momentum {momentum_label(momentum)}: "
+             f"eval-mode test accuracy {acc:.1%}")
+    message = run_message(track, momentum, short=True)    # in the title, covering no curve
     if message:
-        show_message(axes[0, L // 2], message)
+        title += "\n" + message.replace("\n", " ")
+    if clipped:
+        title += "\n(some points lie outside the axes shared by every position: not drawn)"
+    fig.suptitle(title, color=COLORS["batchnorm"] if message else None)
     return fig
 
 
@@ -166,11 +180,25 @@ def tracking_panel(runs, batch_sizes, momenta, units=None, value=None, static=No
         momentum=bn_momentum)
 
 
-def _history(track, activations, acc):
-    """The run's History with one mode's activations and that mode's final test accuracy."""
+def _history(track, activations, acc, mode):
+    """The run's History with one mode's activations and that mode's final test accuracy;
+    config["mode"] names the mode ("train" or "eval") for `describe_mode`."""
     last = int(track["measure_steps"][-1])
     return dataclasses.replace(track["history"], activations=activations, eval_steps=[last],
-                               train_acc=[], test_acc=[acc])
+                               train_acc=[], test_acc=[acc],
+                               config=dict(track["history"].config, mode=mode))
+
+
+def describe_mode(history):
+    """The activation panel's line per mode: the run once (training mode's line), then each
+    mode's test accuracy, saying how it was computed."""
+    if history.diverged or not history.test_acc:
+        return history.message()
+    acc = history.test_acc[-1]
+    if history.config.get("mode") == "train":
+        run = dataclasses.replace(history, test_acc=[], eval_steps=[]).message()
+        return f"one run, {run}; test accuracy in training mode (test batches of 500) {acc:.1%}"
+    return f"test accuracy in eval mode (these running statistics) {acc:.1%}"
 
 
 def histories_for_panel(runs):
@@ -179,11 +207,11 @@ def histories_for_panel(runs):
     """
     out = {}
     for (b, m), track in runs.items():
-        train = _history(track, track["train_activations"], track["batch_acc"])
+        train = _history(track, track["train_activations"], track["batch_acc"], "train")
         message = run_message(track, m, short=True)
         out[(b, m)] = {"train mode": train,
                        "eval mode": message if message else _history(
-                           track, track["eval_activations"][m], track["test_acc"][m])}
+                           track, track["eval_activations"][m], track["test_acc"][m], "eval")}
     return out
 
 
@@ -198,6 +226,8 @@ def mode_limits(histories, xlim=None):
         bands = (min(train["bands"][0], ev["bands"][0]), max(train["bands"][1], ev["bands"][1]))
         limits["train mode"] = dict(train, bands=bands)
         limits["eval mode"] = dict(ev, density=train["density"], bands=bands)
+    for mode in limits.values():
+        mode["density"] = min(mode["density"], DENSITY_CAP)
     return limits
 
 

@@ -29,7 +29,15 @@ def plot_settled(settled, batch_sizes, momenta=(0.1, 0.9)):
                 pop = 100 * settled[(b, order)]["pop_acc"]
                 ax.plot([i + dx - 0.1, i + dx + 0.1], [pop, pop], color="#000000", lw=1.5,
                         label="population statistics" if i == j == 0 else None)
-        ax.set_xticks(range(len(momenta)), [f"{m:g}" for m in momenta])
+        # seed numbers under the columns (minor ticks); a column at the momentum's own
+        # position (odd seed count) shares its tick, so its seed heads the momentum label
+        middle = [o for o, dx in zip(orders, offsets) if dx == 0]
+        ax.set_xticks(range(len(momenta)),
+                      [f"{middle[0]}\n{m:g}" if middle else f"\n{m:g}" for m in momenta])
+        ax.set_xticks([i + dx for i in range(len(momenta)) for dx in offsets if dx != 0],
+                      [str(o) for _ in momenta for o, dx in zip(orders, offsets) if dx != 0],
+                      minor=True)
+        ax.tick_params(axis="x", which="both", length=0, labelsize=9)
         ax.set_xlim(-0.5, len(momenta) - 0.5)
         ax.set_xlabel("BN momentum (PyTorch)")
         ax.set_title(f"batch size {b}")
@@ -39,5 +47,5 @@ def plot_settled(settled, batch_sizes, momenta=(0.1, 0.9)):
     fig.legend([handles[k] for k in order], [labels[k] for k in order], loc="outside lower center",
                ncols=3)
     fig.suptitle(f"Each scored step as the end of training "
-                 f"({len({o for _, o in settled})} seeds side by side)")
+                 f"({len({o for _, o in settled})} seeds side by side, small numbers: seed)")
     return fig
