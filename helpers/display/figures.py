@@ -245,11 +245,11 @@ def draw_activation_grid(histories, kind="pre", layers=None, title=None, limits=
                     steps = checkpoint_examples(hist)
                 for i, unit in enumerate(units[1:]):
                     bx.plot(steps, pct[:, unit, 2], color="0.6", lw=0.8,
-                            label=f"units {units[1] + 1}-{units[-1] + 1}: median" if i == 0
+                            label=f"units {units[1]}-{units[-1]}: median" if i == 0
                             else None)
                 unit = units[0]
                 bx.fill_between(steps, pct[:, unit, 1], pct[:, unit, 3], color=COLORS["plain"],
-                                alpha=0.3, lw=0, label=f"unit {unit + 1}: 15th-85th percentile")
+                                alpha=0.3, lw=0, label=f"unit {unit}: 15th-85th percentile")
                 bx.plot(steps, pct[:, unit, 2], color=COLORS["plain"], lw=1.5)
                 bx.set_title(f"{label}, layer {layer + 1}: per unit")
                 if drift:
