@@ -20,9 +20,9 @@
     lesson4_trap.py        the momentum-convention trap: lottery draws and a settling run
     lesson4_trap_figures.py  the trap's strip figure
     lesson4_figures.py     tracking panel, estimator and gap figures
-    lesson5_why.py         noisy batch norm and its controls, Santurkar et al.'s measures
-                           (at matched loss too), drift
-    lesson5_figures.py     Figure 1 of the paper, the measures, the noise panel
+    lesson5_why.py         noisy batch norm and its matched-scale control, Santurkar et al.'s
+                           measures (at matched steps and at matched loss), drift
+    lesson5_figures.py     Figure 1 of the paper, the measures, the noise and grid panels
     lesson6_small_batches.py  every normalization at every batch size, both modes measured
     lesson6_figures.py     the statistics cube, accuracy by batch size, r and d, the panel
 
