@@ -127,10 +127,11 @@ def noise_panel(runs, controls, reference, layer=2, ylim=None, static=None, pane
                              "below 80%: slowed by the noise", (0.03, 0.97),
                              xycoords="axes fraction", va="top", fontsize=9, color="#D55E00")
         acc, matched = hist.test_acc[-1], control.test_acc[-1]
+        drift = "" if hist.activations is None else \
+            f"; drift {drift_summary(hist.activations['unit_pct'][layer]):.2f}"
         print(f"noise strength {strength}: noisy batch norm {acc:.1%}, its matched-scale "
-              f"control {matched:.1%}: the noise costs {100 * (matched - acc):+.1f} points; "
-              f"drift {drift_summary(hist.activations['unit_pct'][layer]):.2f} "
-              f"(the plain network's {ref_drift:.2f})")
+              f"control {matched:.1%}: the noise costs {100 * (matched - acc):+.1f} points"
+              f"{drift} (the plain network's {ref_drift:.2f})")
         ax2.set(title="test accuracy", ylim=(0, 100), xlim=(0, last_step))
         ax2.legend(loc="lower right", fontsize=9)
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
@@ -212,7 +213,7 @@ def grid_panel(grid, batch_sizes, momenta, value, static=None, panel_id=None, la
         fig.suptitle(f"batch size {batch_size}, SGD momentum {momentum}, lr {1 - momentum:g} "
                      f"(the same average step); band: 15th-85th percentile, line: median",
                      fontsize=10)
-        fig.subplots_adjust(left=0.06, right=0.99, bottom=0.17, top=0.77, wspace=0.18)
+        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.75, wspace=0.18)
         return fig
 
     controls = dict(batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
