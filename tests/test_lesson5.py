@@ -148,7 +148,7 @@ def noise_runs(mnist):
         out[seed] = {s: (train(build("noisy batch norm", strength=s, seed=seed), X, y,
                                seed=seed, **kw),
                          train(gamma_control(s, seed=seed), X, y, seed=seed, **kw))
-                     for s in (2, 8, 32)}
+                     for s in (0.5, 1, 2, 8, 32)}
         out[seed]["batch norm"] = train(build("batch norm", seed=seed), X, y, seed=seed, **kw)
     return out
 
@@ -163,6 +163,19 @@ def test_noise_costs_little_up_to_strength_2_and_much_at_32(noise_runs):
     assert max(cost[2]) < 0.03 and np.mean(cost[2]) < 0.02, cost
     assert min(cost[32]) > 0.10, cost
     assert np.mean(cost[2]) < np.mean(cost[8]) < np.mean(cost[32]), cost
+
+
+def test_two_thirds_of_the_noise_panels_positions_reach_80_percent(noise_runs):
+    """The slider-panel rule for the noise panel (strengths 0, 0.5, 1, 2, 8, 32; strength 0 is
+    batch norm): at least 4 of its 6 noisy runs reach 80% test accuracy on every seed, and
+    every matched-scale control does; the one below (strength 32) is labelled by the panel
+    and used by task (2) (measured: 5 of 6; strength 32 at 58-67% on seeds 0-2 unrecorded,
+    62.9% in the lesson's recorded run)."""
+    for seed in SEEDS:
+        runs = [noise_runs[seed]["batch norm"]] + [noise_runs[seed][s][0]
+                                                   for s in (0.5, 1, 2, 8, 32)]
+        assert sum(h.test_acc[-1] >= 0.8 for h in runs) >= 4, [h.test_acc[-1] for h in runs]
+        assert all(noise_runs[seed][s][1].test_acc[-1] >= 0.8 for s in (0.5, 1, 2, 8, 32))
 
 
 def test_batchnorm_with_gamma_1_flatters_the_noise(noise_runs):
