@@ -1,14 +1,17 @@
-"""Lesson 5 (why batch norm works): noisy batch norm, Santurkar et al.'s measures, the drift
-summary of Figure 1, measuring during training, and the lesson's widgets driven from Python
-(helpers/lessons/lesson5_why.py, lesson5_figures.py)."""
+"""Lesson 5 (why batch norm helps): the lesson's claims on three seeds, noisy batch norm,
+Santurkar et al.'s measures, the drift summary of Figure 1, measuring during training, and the
+lesson's figures and panels driven from Python (helpers/lessons/lesson5_why.py,
+lesson5_figures.py). Every run starts from the course's base (helpers.BASE)."""
 import copy
 
 import numpy as np
 import pytest
 
 from helpers import (
+    BASE,
     BatchNorm,
     History,
+    make_base,
     make_mlp,
     numerical_gradient,
     rel_error,
@@ -16,12 +19,13 @@ from helpers import (
     train,
 )
 from helpers.batchnorm import batch_of_one_message
-from helpers.display import panels as course_widgets
+from helpers.display import panels as course_panels
 from helpers.lessons.lesson5_figures import (
-    grid_limits,
+    grid_panel,
     noise_panel,
     plot_figure1,
     plot_measures,
+    run_state,
 )
 from helpers.lessons.lesson5_why import (
     AtLossLevels,
@@ -30,50 +34,213 @@ from helpers.lessons.lesson5_why import (
     batch_loss,
     beta_ratios,
     build,
-    drift_message,
     drift_summary,
     gamma_control,
     gradient_shift,
     grid_runner,
-    make_noisy_mlp,
+    make_noisy_base,
     santurkar_measures,
     smoothness,
     typical_unit,
 )
 
 SEEDS = (0, 1, 2)      # the lesson's claims must hold on each (network weights, noise, batches)
-# Margins of the claims on 300-step runs (seeds 0-2 measured: drift ratio batch norm / plain
-# 0.34, noisy / plain 3.2-3.4; noisy batch norm's accuracy 2-7 points above batch norm's).
-DRIFT_LESS, DRIFT_MORE = 0.6, 1.5
-ACC_MARGIN = 0.05      # noisy batch norm's test accuracy is at most 5 points below batch norm's
+NUM_STEPS, LEVELS = 1500, (1.5, 1.0, 0.6, 0.4, 0.25, 0.15)     # the lesson's sections 2-4
 
 
 @pytest.fixture(scope="module")
-def short_runs(mnist):
-    """{seed: the three networks of the lesson}, 300 steps of the paper's setting (batch 60,
-    lr 1); the seed sets the initial weights, the noise and the order of the batches."""
+def main_runs(mnist):
+    """{seed: {label: (History, AtLossLevels rows)}}: the lesson's three networks (noisy batch
+    norm at strength 1) on the course's base, NUM_STEPS steps of batch 60 at lr 1, recorded
+    and measured as in the lesson (every 150 steps and at LEVELS, on the last 200 images)."""
     X, y, X_test, y_test = mnist
-    return {seed: {label: train(build(label, seed=seed), X, y, batch_size=60, lr=1.0,
-                                num_steps=300, seed=seed, X_test=X_test, y_test=y_test,
-                                eval_every=300, record_every=25)
-                   for label in ("plain", "batch norm", "noisy batch norm")}
-            for seed in SEEDS}
+    Xm, ym = X[-200:], y[-200:]
+
+    def measure(model):
+        return santurkar_measures(model, Xm, ym, BASE.lr, BASE.lr * np.array([0.5, 1, 2, 4]))
+    out = {}
+    for seed in SEEDS:
+        out[seed] = {}
+        for label in ("plain", "batch norm", "noisy batch norm"):
+            levels = AtLossLevels(Xm, ym, LEVELS, measure)
+            hist = train(build(label, seed=seed), X, y, batch_size=60, lr=BASE.lr,
+                         num_steps=NUM_STEPS, seed=seed, X_test=X_test, y_test=y_test,
+                         eval_every=100, record_every=100, measure=measure, measure_every=150,
+                         callback=levels)
+            out[seed][label] = (hist, levels.rows)
+    return out
 
 
-# --- the claims of the lesson, on short runs, three seeds ----------------------------------------
+def _drift(hist):
+    return drift_summary(hist.activations["unit_pct"][2])
+# --- the lesson's claims, on the lesson's runs, three seeds -------------------------------------
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_batchnorm_drifts_less_and_noisy_drifts_more_than_plain(short_runs, seed):
-    drift = {k: drift_summary(h.activations["unit_pct"][2]) for k, h in short_runs[seed].items()}
-    assert drift["batch norm"] < DRIFT_LESS * drift["plain"]
-    assert drift["noisy batch norm"] > DRIFT_MORE * drift["plain"]
+def test_figure1_batchnorm_ahead_early_both_close_at_the_end_and_drifting_less(main_runs, seed):
+    """Section 2 (prediction question 1): from the base batch norm leads at step 100, the two
+    end within about 2 points at step 1,500, and the plain network's layer-3 drift is several
+    times batch norm's (measured on seeds 0-2: leads of 5.4-14.7 points at step 100; final
+    gaps 0.2-2.2 points, either way; drift ratios 4.0-4.7)."""
+    plain, bn = main_runs[seed]["plain"][0], main_runs[seed]["batch norm"][0]
+    assert bn.test_acc[1] > plain.test_acc[1] + 0.03, (bn.test_acc[1], plain.test_acc[1])
+    assert abs(bn.test_acc[-1] - plain.test_acc[-1]) <= 0.03, (bn.test_acc[-1], plain.test_acc[-1])
+    assert _drift(plain) > 2.5 * _drift(bn), (_drift(plain), _drift(bn))
 
 
 @pytest.mark.parametrize("seed", SEEDS)
-def test_noisy_batchnorm_still_trains_like_batchnorm(short_runs, seed):
-    acc = {k: h.test_acc[-1] for k, h in short_runs[seed].items()}
-    assert acc["noisy batch norm"] >= acc["batch norm"] - ACC_MARGIN   # the noise costs little
-    assert acc["batch norm"] > 0.7 and acc["plain"] < 0.5       # and plain has not caught up
+def test_noisy_batchnorm_drifts_more_than_plain_and_trains_like_batchnorm(main_runs, seed):
+    """Section 3 (prediction question 2), strength 1: the noisy network's layer-3 drift is
+    several times the plain network's, and its test accuracy within 2 points of batch norm's
+    (measured on seeds 0-2: drift 2.6-3.2 times the plain network's; 0.2-0.5 points from
+    batch norm)."""
+    runs = {k: h for k, (h, _) in main_runs[seed].items()}
+    assert _drift(runs["noisy batch norm"]) > 2 * _drift(runs["plain"])
+    assert abs(runs["noisy batch norm"].test_acc[-1] - runs["batch norm"].test_acc[-1]) <= 0.02
+
+
+def _matched(rows, key):
+    return {r["level"]: np.ravel(r[key])[1] if key == "shift_cos" else r[key] for r in rows}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_gradient_shift_is_smaller_with_batchnorm_at_matched_steps_and_loss(main_runs, seed):
+    """Section 4: cos(G, G') of the weights into layer 3 is higher for batch norm than for the
+    plain network at most checkpoints after step 0, and at every loss level (measured on
+    seeds 0-2: at 8-9 of 10 checkpoints; at matched loss batch norm 0.989-0.998, the plain
+    network 0.853-0.982, higher for batch norm at all 18 level-seed pairs, by 0.007 to 0.145)."""
+    (plain, p_rows), (bn, b_rows) = main_runs[seed]["plain"], main_runs[seed]["batch norm"]
+    steps = [b["shift_cos"][1] > p["shift_cos"][1]
+             for p, b in zip(plain.measurements[1:], bn.measurements[1:])]
+    assert sum(steps) >= 7, steps
+    cos_p, cos_b = _matched(p_rows, "shift_cos"), _matched(b_rows, "shift_cos")
+    assert len(cos_p) == len(cos_b) == len(LEVELS)
+    assert all(cos_b[lv] > cos_p[lv] for lv in LEVELS), (cos_b, cos_p)
+    assert np.mean([cos_b[lv] - cos_p[lv] for lv in LEVELS]) > 0.03, (cos_b, cos_p)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_beta_is_lower_with_batchnorm_at_matched_steps_and_late_at_matched_loss(main_runs, seed):
+    """Section 4: batch norm's beta is below the plain network's at most checkpoints after
+    step 0; at matched loss it is close to it at the first level (1.5), below it at most
+    levels, and at most about 2/3 of it at 0.4 and 0.25 (measured on seeds 0-2: below at 8 of
+    10 checkpoints; ratios at 1.5: 0.93-1.2; below 1 at 4-5 of 6 levels; at 0.4 and 0.25
+    0.26-0.67)."""
+    (plain, p_rows), (bn, b_rows) = main_runs[seed]["plain"], main_runs[seed]["batch norm"]
+    steps = [b["beta"] < p["beta"] for p, b in zip(plain.measurements[1:], bn.measurements[1:])]
+    assert sum(steps) >= 6, steps
+    ratio = beta_ratios(b_rows, p_rows)
+    assert len(ratio) == len(LEVELS), ratio
+    assert 0.75 < ratio[1.5] < 1.5, ratio
+    assert sum(r < 1 for r in ratio.values()) >= 4, ratio
+    assert all(ratio[lv] < 0.75 for lv in (0.4, 0.25)), ratio
+
+
+@pytest.fixture(scope="module")
+def noise_runs(mnist):
+    """{seed: {strength: (noisy History, control History)}, "batch norm": History}: 300 steps
+    of section 3.1's setting (batch 60, lr 1, recorded every 25 steps as in the lesson: the
+    recording's forward passes draw noise too), the control batch norm with gamma = 1 + s/2."""
+    X, y, X_test, y_test = mnist
+    kw = dict(batch_size=60, lr=BASE.lr, num_steps=300, X_test=X_test, y_test=y_test,
+              eval_every=300, record_every=25)   # recording draws noise: as in the lesson
+    out = {}
+    for seed in SEEDS:
+        out[seed] = {s: (train(build("noisy batch norm", strength=s, seed=seed), X, y,
+                               seed=seed, **kw),
+                         train(gamma_control(s, seed=seed), X, y, seed=seed, **kw))
+                     for s in (0.5, 1, 2, 8, 32)}
+        out[seed]["batch norm"] = train(build("batch norm", seed=seed), X, y, seed=seed, **kw)
+    return out
+
+
+def test_noise_costs_little_up_to_strength_2_and_much_at_32(noise_runs):
+    """Section 3.1's answer, against the matched-scale control: at strength 2 the cost is small
+    (under 3 points on every seed, under 2 on the mean); at 32 over 10 points on every seed; at
+    8 it lies between, on the mean (measured on seeds 0-2 without the recording: 0.3-1.4, 4.4-5.3
+    and 20.1-29.6 points; the lesson's run, recorded: 0.4, 3.2, 24.6)."""
+    cost = {s: [noise_runs[seed][s][1].test_acc[-1] - noise_runs[seed][s][0].test_acc[-1]
+                for seed in SEEDS] for s in (2, 8, 32)}
+    assert max(cost[2]) < 0.03 and np.mean(cost[2]) < 0.02, cost
+    assert min(cost[32]) > 0.10, cost
+    assert np.mean(cost[2]) < np.mean(cost[8]) < np.mean(cost[32]), cost
+
+
+def test_two_thirds_of_the_noise_panels_positions_reach_80_percent(noise_runs):
+    """The slider-panel rule for the noise panel (strengths 0, 0.5, 1, 2, 8, 32; strength 0 is
+    batch norm): at least 4 of its 6 noisy runs reach 80% test accuracy on every seed, and
+    every matched-scale control does; the one below (strength 32) is labelled by the panel
+    and used by task (2) (measured: 5 of 6; strength 32 at 58-67% on seeds 0-2 unrecorded,
+    62.9% in the lesson's recorded run)."""
+    for seed in SEEDS:
+        runs = [noise_runs[seed]["batch norm"]] + [noise_runs[seed][s][0]
+                                                   for s in (0.5, 1, 2, 8, 32)]
+        assert sum(h.test_acc[-1] >= 0.8 for h in runs) >= 4, [h.test_acc[-1] for h in runs]
+        assert all(noise_runs[seed][s][1].test_acc[-1] >= 0.8 for s in (0.5, 1, 2, 8, 32))
+
+
+def test_batchnorm_with_gamma_1_flatters_the_noise(noise_runs):
+    """Section 3.1, task (3): the matched-scale control beats batch norm (gamma = 1) at
+    strengths 2 and 8 on the mean over seeds 0-2, so judged against batch norm the noise looks
+    cheaper than it is (measured on seeds 0-2 without the recording: the control 0.6-1.9
+    points above batch norm at strength 2, 0.8-1.2 at 8; the lesson's run: 1.2 and 1.2)."""
+    gain = {s: np.mean([noise_runs[seed][s][1].test_acc[-1]
+                        - noise_runs[seed]["batch norm"].test_acc[-1] for seed in SEEDS])
+            for s in (2, 8)}
+    assert all(g > 0 for g in gain.values()), gain
+
+
+GRID_BATCH_SIZES, GRID_MOMENTA = (1, 16, 32, 60), (0.0, 0.9)     # the lesson's section 5
+
+
+@pytest.fixture(scope="module")
+def grid_runs(mnist):
+    """{seed: the lesson's batch-size x momentum grid}, 300 steps per run."""
+    X, y, X_test, y_test = mnist
+    return {seed: course_panels.run_positions(
+        grid_runner(X, y, lr=BASE.lr, num_steps=300, record_every=25, probe=X[:200],
+                    X_test=X_test, y_test=y_test, seed=seed),
+        GRID_BATCH_SIZES, GRID_MOMENTA, progress=False) for seed in SEEDS}
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_two_thirds_of_the_grid_panels_runs_reach_80_percent(grid_runs, seed):
+    """The slider-panel rule: at least 2/3 of all runs the panel shows (3 networks x 8
+    positions, a batch-norm network at batch 1 counting as a run that failed) reach 80% test
+    accuracy; every other one is labelled (cannot run / saturated / untrained). Measured on
+    seeds 0-2: 18 of 24 on each (the 6 others: batch size 1; the lowest of the 18: 81.2%)."""
+    runs = [h for here in grid_runs[seed].values() for h in here.values()]
+    reached = [not isinstance(h, str) and not h.diverged and h.test_acc[-1] >= 0.8 for h in runs]
+    assert sum(reached) >= 2 / 3 * len(runs), sum(reached)
+    assert all(run_state(h) is not None for h, ok in zip(runs, reached) if not ok)
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_grid_tasks(grid_runs, seed):
+    """Section 5's answers: (1) wherever all three run, noisy BN drifts several times as much
+    as batch norm and ends within 3 points of it; (2) at batch 1 the batch-norm networks
+    cannot run and the plain network is saturated (over half of layer 3) below 20%; (3) batch
+    16 saw 4,800 examples, batch 60 18,000. Measured on seeds 0-2: drift ratios 7-15, gaps up
+    to 2.1 points; at batch 1 the plain network 10.0-18.2%, 65-100% saturated."""
+    grid = grid_runs[seed]
+    for (b, m), here in grid.items():
+        if b == 1:
+            assert isinstance(here["batch norm"], str) and isinstance(here["noisy BN"], str)
+            assert run_state(here["plain"]).startswith("saturated")
+            continue
+        d = {k: _drift(h) for k, h in here.items()}
+        assert d["noisy BN"] > 4 * d["batch norm"], (b, m, d)
+        assert abs(here["noisy BN"].test_acc[-1] - here["batch norm"].test_acc[-1]) <= 0.03
+    seen = {b: grid[(b, 0.0)]["batch norm"].examples_seen[-1] for b in (16, 60)}
+    assert seen == {16: 4800, 60: 17920}
+
+
+def test_which_network_loses_most_from_batch_60_to_16_changes_with_the_seed(grid_runs):
+    """Section 5, task (3): one run cannot rank the networks by what batch 16 costs them
+    (measured: the plain network loses most on seeds 0 and 2, batch norm on seed 1)."""
+    most = {max(("plain", "batch norm", "noisy BN"),
+                key=lambda k: grid[(60, 0.0)][k].test_acc[-1] - grid[(16, 0.0)][k].test_acc[-1])
+            for grid in grid_runs.values()}
+    assert len(most) > 1, most
 
 
 # --- NoisyBatchNorm -----------------------------------------------------------------------------
@@ -119,13 +286,14 @@ def test_noise_changes_every_step_is_seeded_and_averages_out_in_eval(rng):
     np.testing.assert_allclose(a.forward(x), 1.75 * plain.forward(x))     # mean scale 1 + s/2
 
 
-def test_make_noisy_mlp_replaces_every_batchnorm():
-    model = make_noisy_mlp(0.5, noise_seed=3, sizes=(6, 5, 4, 3), momentum=0.2)
+def test_make_noisy_base_replaces_every_batchnorm_of_the_base():
+    model, base = make_noisy_base(0.5, noise_seed=3, seed=2), make_base(batchnorm=True, seed=2)
     noisy = [layer for layer in model.layers if isinstance(layer, NoisyBatchNorm)]
-    assert len(noisy) == 2 and model.batchnorms == noisy
-    assert all(bn.strength == 0.5 and bn.momentum == 0.2 for bn in noisy)
-    assert noisy[0].rng is noisy[1].rng
-    assert "NoisyBatchNorm(5, strength=0.5)" in repr(model)
+    assert len(noisy) == 3 and model.batchnorms == noisy
+    assert all(bn.strength == 0.5 for bn in noisy) and noisy[0].rng is noisy[1].rng
+    assert "NoisyBatchNorm(100, strength=0.5)" in repr(model)
+    assert all(np.array_equal(p, q) for (_, p, _), (_, q, _) in
+               zip(model.parameters(), base.parameters()))      # the base's weights
 
 
 @pytest.mark.parametrize("strength", [-1.0, np.inf, "1", True, None])
@@ -214,8 +382,9 @@ def test_smoothness_rejects_bad_step_sizes(step_sizes):
 
 
 def test_measures_hold_the_noise_fixed_and_restore_sampling():
-    model = make_noisy_mlp(1.0, sizes=(5, 4, 4, 3), init="xavier")
-    _, X, y = _tiny()
+    model = make_noisy_base(1.0)
+    rng = np.random.default_rng(0)
+    X, y = rng.random((12, 784)), rng.integers(0, 10, size=12)
     first = santurkar_measures(model, X, y, 0.1, [0.1])
     again = santurkar_measures(model, X, y, 0.1, [0.1])
     assert all(np.array_equal(first[k], again[k]) for k in first)   # same noise both times
@@ -259,178 +428,118 @@ def test_measuring_during_training_leaves_the_run_unchanged(mnist, label):
 
 # --- figures --------------------------------------------------------------------------------------
 
-def test_figure1_and_measures_figures(short_runs):
-    runs = short_runs[0]
+def test_figure1_and_measures_figures(main_runs):
+    runs = {k: h for k, (h, _) in main_runs[0].items()}
     fig = plot_figure1(runs)
     acc, *bands = fig.axes
     assert len(bands) == 3 and len(acc.lines) == 3
     assert bands[0].get_ylim() == bands[2].get_ylim()          # shared axes
-    drift = drift_summary(runs["batch norm"].activations["unit_pct"][2])
     unit = typical_unit(runs["batch norm"].activations["unit_pct"][2])
     assert bands[1].get_title() == (f"(c) batch norm: sigmoid input,\nunit {unit} of hidden "
-                                    f"layer 3, drift {drift:.2f}")
+                                    f"layer 3, drift {_drift(runs['batch norm']):.2f}")
     res = [dict(shift_l2=np.array([1.0, 2.0, 3.0]), shift_cos=np.array([0.9, 0.5, 0.1]),
                 loss=0.5 / (k + 1), loss_range=0.3, grad_change=0.2 * k, beta=1.0 + k)
            for k in range(3)]
     hist = History(config={}, measure_steps=[0, 10, 20], measurements=res)
-    rows = [dict(level=1.0, step=5, loss=0.9, beta=2.0), dict(level=0.5, step=9, loss=0.4,
-                                                              beta=1.5)]
-    fig = plot_measures({"plain": hist}, {"plain": rows}, layer=2)  # layer 3: shift entry 1
-    np.testing.assert_allclose(fig.axes[0].lines[0].get_ydata(), [2.0, 2.0, 2.0])
-    np.testing.assert_allclose(fig.axes[1].lines[0].get_xdata(), [0, 10, 20])
-    np.testing.assert_allclose(fig.axes[1].lines[0].get_ydata(), [0.5, 0.5, 0.5])
-    assert fig.axes[1].get_title() == "(b) cosine(G, G'),\nW into hidden layer 3"
-    np.testing.assert_allclose(fig.axes[2].lines[0].get_ydata(), [0.5, 0.25, 0.5 / 3])  # loss
-    np.testing.assert_allclose(fig.axes[3].lines[0].get_ydata(), [0.0, 0.2, 0.4])   # raw
-    np.testing.assert_allclose(fig.axes[4].lines[0].get_ydata(), [1.0, 2.0, 3.0])   # beta
-    matched = fig.axes[5]                                 # beta against the loss reached
-    np.testing.assert_allclose(matched.lines[0].get_xdata(), [0.9, 0.4])
-    np.testing.assert_allclose(matched.lines[0].get_ydata(), [2.0, 1.5])
-    assert matched.xaxis_inverted() and [t.get_text() for t in matched.get_xticklabels()] \
+    rows = [dict(level=1.0, step=5, loss=0.9, beta=2.0, shift_cos=np.array([0.1, 0.7, 0.2])),
+            dict(level=0.5, step=9, loss=0.4, beta=1.5, shift_cos=np.array([0.1, 0.8, 0.2]))]
+    fig = plot_measures({"plain": hist}, {"plain": rows})
+    steps_cos, loss_cos, steps_beta, loss_beta = fig.axes
+    np.testing.assert_allclose(steps_cos.lines[0].get_xdata(), [0, 10, 20])
+    np.testing.assert_allclose(steps_cos.lines[0].get_ydata(), [0.5, 0.5, 0.5])  # W_3: entry 1
+    np.testing.assert_allclose(steps_beta.lines[0].get_ydata(), [1.0, 2.0, 3.0])
+    np.testing.assert_allclose(loss_cos.lines[0].get_xdata(), [0.9, 0.4])         # matched loss
+    np.testing.assert_allclose(loss_cos.lines[0].get_ydata(), [0.7, 0.8])
+    np.testing.assert_allclose(loss_beta.lines[0].get_ydata(), [2.0, 1.5])
+    assert loss_beta.xaxis_inverted() and [t.get_text() for t in loss_beta.get_xticklabels()] \
         == ["0.5", "1"]
-    assert all(ax.get_ylabel() for ax in fig.axes)        # every panel says what it shows
-    assert plot_measures({"plain": hist}, layer=3).axes[0].get_title().endswith("output layer")
-    with pytest.raises(ValueError, match="layer must be from 1 to 3 .* got 0"):
-        plot_measures({"plain": hist}, layer=0)
+    assert loss_beta.get_ylim() == steps_beta.get_ylim()        # one scale per measure
+    assert all(ax.get_title() for ax in fig.axes)
 
 
-# --- widgets driven from Python ------------------------------------------------------------------
+# --- panels driven from Python -------------------------------------------------------------------
 
-def test_noise_panel_redraws_and_shows_a_message_for_a_failed_run(mnist, capsys):
+def _short(mnist, **kw):
     X, y, X_test, y_test = mnist
-    kw = dict(batch_size=60, lr=1.0, num_steps=60, X_test=X_test[:200], y_test=y_test[:200],
-              eval_every=20, record_every=10)
-    runs = {s: train(build("noisy batch norm", s), X, y, **kw) for s in (0, 4)}
-    runs[99] = History(config={}, loss=[2.3], diverged={"step": 1, "reason": "the loss became nan"})
-    reference = {k: train(build(k), X, y, **kw) for k in ("plain", "batch norm")}
-    panel = noise_panel(runs, reference)
+    kw = dict(dict(batch_size=60, lr=1.0, num_steps=40, X_test=X_test[:200], y_test=y_test[:200],
+                   eval_every=20, record_every=10), **kw)
+    return lambda model: train(model, X, y, **kw)
+
+
+def test_noise_panel_judges_the_noise_against_its_control_and_labels_states(mnist, capsys):
+    run = _short(mnist)
+    runs = {s: run(build("noisy batch norm", s)) for s in (0, 8)}
+    runs[99] = History(config={}, loss=[2.3], test_acc=[0.1], diverged={"step": 1, "reason": "nan"})
+    controls = {0: run(build("batch norm")), 8: run(gamma_control(8)), 99: run(gamma_control(1))}
+    reference = {"plain": run(build("plain")), "batch norm": controls[0]}
+    panel = noise_panel(runs, controls, reference, ylim=(-3, 3), static=[0, 8])
     slider = panel.children[0]
-    assert slider.continuous_update is False and list(slider.options[i][1] for i in range(3)) \
-        == [0, 4, 99]
+    assert slider.continuous_update is False and [o[1] for o in slider.options] == [0, 8, 99]
+    assert [p["strength"] for p in panel.static_positions] == [0, 8]
+    capsys.readouterr()
+    slider.value = 8
+    fig = panel.figure()
+    cost = 100 * (controls[8].test_acc[-1] - runs[8].test_acc[-1])
+    assert f"the noise costs {cost:+.1f} points" in capsys.readouterr().out
+    labels = [line.get_label() for line in fig.axes[1].lines]
+    assert labels == ["plain", "batch norm", "control: γ = 5, no noise", "noisy, strength 8"]
+    assert any(t.get_text().startswith("band beyond the scale") for t in fig.axes[0].texts)
+    limits = (fig.axes[0].get_ylim(), fig.axes[1].get_ylim())
     slider.value = 0
-    calm = panel.figure().axes[0].lines[0].get_ydata().copy()
-    assert "+0.0 points vs batch norm: not more than 3 points worse" in capsys.readouterr().out
-    slider.value = 4
-    noisy = panel.figure().axes[0].lines[0].get_ydata()
-    assert np.abs(np.diff(noisy)).mean() > 2 * np.abs(np.diff(calm)).mean()
+    fig = panel.figure()
+    assert (fig.axes[0].get_ylim(), fig.axes[1].get_ylim()) == limits      # axes fixed
+    assert "costs +0.0 points" in capsys.readouterr().out                  # its own control
     slider.value = 99                                         # the extreme: a hatched state
     left = panel.figure().axes[0]
     assert [t.get_text() for t in left.texts] == ["diverged at step 1"]
     assert left.patches and left.patches[0].get_hatch() == "///"
-    assert "diverged" in capsys.readouterr().out
 
 
-def test_noise_panel_calls_better_fine_and_worse_by_more_than_the_margin(mnist, capsys):
-    """The rule is one-sided: a noisy run far *above* batch norm is "not more than 3 points
-    worse"; one 3 points below is "more than 3 points worse"."""
-    X, y, X_test, y_test = mnist
-    kw = dict(batch_size=60, lr=1.0, num_steps=40, X_test=X_test[:200], y_test=y_test[:200],
-              eval_every=40, record_every=20)
-    reference = {k: train(build(k), X, y, **kw) for k in ("plain", "batch norm")}
-    runs = {s: train(build("noisy batch norm", s), X, y, **kw) for s in (1, 2)}
-    assert reference["batch norm"].test_acc[-1] > 0.3          # the rule, not "no progress"
-    acc_bn = reference["batch norm"].test_acc[-1]
-    runs[1].test_acc[-1], runs[2].test_acc[-1] = acc_bn + 0.20, acc_bn - 0.031
-    panel = noise_panel(runs, reference)
-    capsys.readouterr()
-    panel.children[0].value = 1
-    assert "+20.0 points vs batch norm: not more than 3 points worse" in capsys.readouterr().out
-    panel.children[0].value = 2
-    assert "-3.1 points vs batch norm: more than 3 points worse" in capsys.readouterr().out
+def test_run_state_names_what_a_run_is():
+    assert run_state("batch norm in training mode needs ...").startswith("cannot run")
+    diverged = History(config={}, loss=[2.3], diverged={"step": 7, "reason": "nan"})
+    assert run_state(diverged) == "diverged at step 7"
+    acts = {"saturation": np.array([[0.1, 0.2, 0.95]])}
+    stuck = History(config={}, loss=[2.3], test_acc=[0.1, 0.12], activations=acts)
+    assert run_state(stuck) == "saturated: 95% of layer 3\ntest accuracy 12%"
+    stuck.activations = {"saturation": np.array([[0.1, 0.2, 0.3]])}
+    assert run_state(stuck) == "untrained\ntest accuracy 12%"
+    stuck.test_acc = [0.1, 0.9]
+    assert run_state(stuck) is None
 
 
-def test_noise_panel_axes_are_fixed_and_a_band_beyond_them_is_labelled(mnist):
-    X, y, X_test, y_test = mnist
-    kw = dict(batch_size=60, lr=1.0, num_steps=40, X_test=X_test[:200], y_test=y_test[:200],
-              eval_every=20, record_every=10)
-    runs = {s: train(build("noisy batch norm", s), X, y, **kw) for s in (0, 8)}
-    reference = {k: train(build(k), X, y, **kw) for k in ("plain", "batch norm")}
-    panel = noise_panel(runs, reference, ylim=(-3, 3), static=[0, 8])
-    assert [p["strength"] for p in panel.static_positions] == [0, 8]
-    limits = []
-    for strength in (0, 8):
-        panel.children[0].value = strength
-        fig = panel.figure()
-        limits.append([(ax.get_xlim(), ax.get_ylim()) for ax in fig.axes])
-        labels = [t.get_text() for t in fig.axes[0].texts]
-        assert any(t.startswith("band beyond the scale") for t in labels) == (strength == 8)
-    assert limits[0] == limits[1]
-
-
-def test_activation_panel_over_the_three_networks(mnist, capsys):
+def test_grid_panel_draws_three_networks_and_hatches_what_cannot_run(mnist, capsys):
     X, y, X_test, y_test = mnist
     run = grid_runner(X[:400], y[:400], lr=1.0, num_steps=30, record_every=10, probe=X[:100],
                       X_test=X_test[:100], y_test=y_test[:100])
-    grid = course_widgets.run_positions(run, (1, 16), (0.0, 0.9), progress=False)
+    grid = course_panels.run_positions(run, (1, 16), (0.0, 0.9), progress=False)
     assert isinstance(grid[(1, 0.0)]["batch norm"], str)
     noisy = grid[(16, 0.9)]["noisy BN"]
-    assert isinstance(noisy, History) and noisy.eval_steps == [0, 30]   # evaluated at the end
-    limits = grid_limits(grid)
-    drawn = [lim for lim in limits.values() if lim]
-    assert len(drawn) >= 2 and len({lim["bands"] for lim in drawn}) == 1   # one per-unit range
-    lo, hi = drawn[0]["bands"]                           # inside the widest histogram range
-    assert min(lim["x"][0] for lim in drawn) <= lo and hi <= max(lim["x"][1] for lim in drawn)
-    panel = course_widgets.activation_panel(grid, (1, 16), (0.0, 0.9), value=(16, 0.0),
-                                            drift=True, describe=drift_message, limits=limits)
+    assert noisy.config["lr"] == pytest.approx(0.1) and noisy.eval_steps == [0, 30]
+    for h in grid[(16, 0.9)].values():        # the same path as a batch-norm run by hand
+        assert h.config["momentum"] == 0.9
+    panel = grid_panel(grid, (1, 16), (0.0, 0.9), value=(16, 0.0), static=[(16, 0.0), (1, 0.0)])
     size, momentum = panel.children[:2]
-    size.value = 16
-    momentum.value = 0.9
-    first = panel.figure().axes[0].lines[-1].get_ydata().copy()
-    momentum.value = 0.0
-    assert not np.array_equal(first, panel.figure().axes[0].lines[-1].get_ydata())
-    size.value = 1                                            # batch norm cannot run: a message
-    texts = [" ".join(t.get_text().split()) for ax in panel.figure().axes for t in ax.texts]
-    messages = [t for t in texts if not t.startswith("drift") and "above the scale" not in t]
-    assert set(messages) == {batch_of_one_message((1, 100))}  # the engine's words, and only
-    assert len(messages) >= 6                     # in every panel of 2 networks x 3 layers
-    size.value = 16
+    size.value, momentum.value = 16, 0.0
     capsys.readouterr()
     fig = panel.figure()
-    drifts = [t.get_text() for ax in fig.axes for t in ax.texts if t.get_text().startswith("drift")]
-    expected = [f"drift {drift_summary(noisy_pct):.2f}" for noisy_pct in
-                grid[(16, 0.0)]["noisy BN"].activations["unit_pct"]]
-    assert drifts[-3:] == expected                       # the noisy network's row, layers 1-3
-    size.value, momentum.value = 16, 0.9
-    assert f"noisy BN: {drift_message(noisy)}" in capsys.readouterr().out
+    assert [ax.get_title().split(":")[0] for ax in fig.axes] == ["plain", "batch norm",
+                                                                 "noisy BN"]
+    limits = [ax.get_ylim() for ax in fig.axes]
+    assert len(set(limits)) == 1                              # one scale for every network
+    out = capsys.readouterr().out
+    assert f"noisy BN: test accuracy {grid[(16, 0.0)]['noisy BN'].test_acc[-1]:.1%}" in out
+    size.value = 1                                            # batch norm cannot run: a message
+    capsys.readouterr()
+    fig = panel.figure()
+    assert [ax.get_ylim() for ax in fig.axes][:1] == limits[:1]
+    hatched = [ax for ax in fig.axes if ax.patches and ax.patches[0].get_hatch() == "///"]
+    assert len(hatched) == 2
+    out = capsys.readouterr().out
+    assert out.count(" ".join(batch_of_one_message((1, 100)).split())) == 1   # said once
 
 
-def test_drift_message_gives_every_layers_drift_per_recording(short_runs):
-    run = short_runs[0]["noisy batch norm"]
-    lines = drift_message(run).splitlines()
-    drifts = [drift_summary(pct) for pct in run.activations["unit_pct"]]
-    assert lines == [run.message(), "    per-unit drift per 25 steps, layers 1-3: "
-                     + ", ".join(f"{d:.3f}" for d in drifts)]
-    diverged = History(config={}, loss=[2.3], diverged={"step": 1, "reason": "the loss became nan"})
-    assert drift_message(diverged) == diverged.message()
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_noisy_batchnorm_drifts_at_least_twice_as_much_as_batchnorm(short_runs, seed):
-    """The panel's claim at its default position (batch 60, momentum 0, 300 steps), on three
-    seeds (measured: 7-8 times in layer 3; batch norm at 82-87%)."""
-    runs = short_runs[seed]
-    drift = {k: drift_summary(h.activations["unit_pct"][2]) for k, h in runs.items()}
-    assert drift["noisy batch norm"] >= 2 * drift["batch norm"]
-    assert runs["batch norm"].test_acc[-1] >= 0.8
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_momentum_saturates_the_plain_network_but_not_batchnorm(mnist, seed):
-    """Task (2) of the panel on three seeds (batch 60, momentum 0.9, 300 steps): the plain
-    network's layer 3 saturates and it stays at chance; both batch-norm networks saturate less
-    and learn (measured: layer 3 10-37% and 32-73% saturated; 88-91% test accuracy)."""
-    X, y, X_test, y_test = mnist
-    runs = {k: train(build(k, seed=seed), X, y, batch_size=60, lr=1.0, momentum=0.9, seed=seed,
-                     num_steps=300, X_test=X_test, y_test=y_test, eval_every=300,
-                     record_every=300, probe=X[:100])
-            for k in ("plain", "batch norm", "noisy batch norm")}
-    saturated = {k: h.activations["saturation"][-1, 2] for k, h in runs.items()}
-    assert saturated["plain"] > 0.9 and runs["plain"].test_acc[-1] < 0.2
-    for k in ("batch norm", "noisy batch norm"):
-        assert saturated[k] < saturated["plain"] and runs[k].test_acc[-1] >= 0.8
-
-
-# --- smoothness at matched loss (section 4.3) ----------------------------------------------------
+# --- smoothness at matched loss (section 4) -------------------------------------------------------
 
 def test_at_loss_levels_measures_the_first_step_below_each_level(mnist):
     """AtLossLevels takes smoothness() at the first checked step whose loss on (X, y) is below a
@@ -439,7 +548,8 @@ def test_at_loss_levels_measures_the_first_step_below_each_level(mnist):
     Xm, ym = X[-100:], y[-100:]
     kw = dict(batch_size=30, lr=1.0, num_steps=40, eval_every=0)
     untouched = train(build("batch norm"), X[:600], y[:600], **kw)
-    probe = AtLossLevels(Xm, ym, (1.0, 2.2, 1.8, 0.01), [0.5, 1.0])
+    probe = AtLossLevels(Xm, ym, (1.0, 2.2, 1.8, 0.01),
+                         lambda m: smoothness(m, Xm, ym, [0.5, 1.0]))
     seen = {}                                          # the model after every step, by step
 
     def watch(step, model, loss):
@@ -451,7 +561,8 @@ def test_at_loss_levels_measures_the_first_step_below_each_level(mnist):
     assert [r["level"] for r in rows] == [2.2, 1.8, 1.0][:len(rows)] and len(rows) >= 2
     for r in rows:
         model, trigger = seen[r["step"]]
-        assert r["loss"] == batch_loss(model, Xm, ym) < r["level"] and trigger < r["level"]
+        first = max(q["level"] for q in rows if q["step"] == r["step"])   # a shared row's
+        assert r["loss"] == batch_loss(model, Xm, ym) < r["level"] and trigger < first
         assert r["beta"] == smoothness(model, Xm, ym, [0.5, 1.0])["beta"]
         earlier = [s for s in seen if s < r["step"] and seen[s][1] < r["level"]]
         assert all(batch_loss(seen[s][0], Xm, ym) >= r["level"] for s in earlier)
@@ -465,38 +576,7 @@ def test_beta_ratios_pair_the_levels_both_reached():
     assert beta_ratios(rows, ref) == {2.0: 2.0, 1.0: 0.5}
 
 
-MATCHED = (2.0, 1.4)    # the levels the plain network reaches within 2000 steps on every seed
-
-
-@pytest.fixture(scope="module")
-def matched_loss_runs(mnist):
-    """{seed: {label: AtLossLevels rows}} for plain (2000 steps) and batch norm (200 steps),
-    the lesson's setting (batch 60, lr 1, measured on the last 200 training images)."""
-    X, y, _, _ = mnist
-    out = {}
-    for seed in SEEDS:
-        out[seed] = {}
-        for label, steps in (("plain", 2000), ("batch norm", 200)):
-            probe = AtLossLevels(X[-200:], y[-200:], MATCHED, [0.5, 1.0, 2.0, 4.0])
-            train(build(label, seed=seed), X, y, batch_size=60, lr=1.0, num_steps=steps,
-                  seed=seed, eval_every=0, callback=probe)
-            out[seed][label] = probe.rows
-    return out
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_at_matched_loss_batchnorm_is_not_smoother(matched_loss_runs, seed):
-    """Section 4.3's claim on three seeds: the first time the loss falls below 2.0 and 1.4,
-    batch norm's beta is at least 1.2 times the plain network's (measured: 2.8-4.8 times at
-    2.0, 1.4-2.0 times at 1.4)."""
-    rows = matched_loss_runs[seed]
-    ratio = beta_ratios(rows["batch norm"], rows["plain"])
-    assert sorted(ratio) == sorted(MATCHED)           # both networks reached both levels
-    assert all(r >= 1.2 for r in ratio.values())
-    assert rows["batch norm"][-1]["step"] < 100 < rows["plain"][0]["step"]   # not same steps
-
-
-# --- the controls of section 5.1 -----------------------------------------------------------------
+# --- the control of section 3.1 -----------------------------------------------------------------
 
 def test_gamma_control_is_batchnorm_with_a_larger_starting_gamma():
     control, bn = gamma_control(3.0, seed=4), build("batch norm", seed=4)
@@ -521,59 +601,3 @@ def test_accuracy_at_eval_scale_replaces_the_average_scale_and_restores_it(mnist
     assert all(b.eval_scale is None for b in noisy.batchnorms) and noisy.training
 
 
-@pytest.fixture(scope="module")
-def noise_controls(mnist, short_runs):
-    """{seed: {strength: (noisy model, its History, control History)}} at strengths 2 and 8,
-    300 steps of the lesson's setting."""
-    X, y, X_test, y_test = mnist
-    kw = dict(batch_size=60, lr=1.0, num_steps=300, X_test=X_test, y_test=y_test,
-              eval_every=300)
-    out = {}
-    for seed in SEEDS:
-        out[seed] = {}
-        for s in (2, 8):
-            noisy = build("noisy batch norm", strength=s, seed=seed)
-            out[seed][s] = (noisy, train(noisy, X, y, seed=seed, **kw),
-                            train(gamma_control(s, seed=seed), X, y, seed=seed, **kw))
-    return out
-
-
-@pytest.mark.parametrize("seed", SEEDS)
-def test_noise_gains_come_from_its_average_scale(mnist, short_runs, noise_controls, seed):
-    """Section 5.1 on three seeds: batch norm with gamma = 1 + s/2 and no noise is at most 2
-    points below the noisy network at strengths 2 and 8 (measured: 0 to 6.6 points above) and
-    more than 1 point above batch norm (1.7-8.5); at strength 2, evaluated at scale 1 instead
-    of 1 + s/2, the noisy network scores lower (by 8.2-19.9 points on seeds 0-4, the same under
-    Sandybridge, Haswell and SkylakeX)."""
-    _, _, X_test, y_test = mnist
-    acc_bn = short_runs[seed]["batch norm"].test_acc[-1]
-    for _, hist, control in noise_controls[seed].values():
-        acc = hist.test_acc[-1]
-        assert control.test_acc[-1] >= acc - 0.02
-        assert control.test_acc[-1] > acc_bn + 0.01
-    noisy, hist, _ = noise_controls[seed][2]
-    assert accuracy_at_eval_scale(noisy, X_test, y_test, 1.0) < hist.test_acc[-1] - 0.04
-
-
-def test_at_strength_8_scale_1_scores_lower_on_the_mean_over_seeds(mnist, noise_controls):
-    """Control 2 at strength 8 depends on the seed and the CPU: one run moves from -11.0 to
-    +1.1 points (seed 2 under Sandybridge scores higher at scale 1). Over seeds 0-2 the mean is
-    2.5-5.5 points lower at scale 1 under Sandybridge, Haswell and SkylakeX."""
-    _, _, X_test, y_test = mnist
-    diff = [accuracy_at_eval_scale(noise_controls[seed][8][0], X_test, y_test, 1.0)
-            - noise_controls[seed][8][1].test_acc[-1] for seed in SEEDS]
-    assert np.mean(diff) < 0
-
-
-def test_strength_8_is_not_more_than_3_points_below_batchnorm_on_the_mean(short_runs,
-                                                                           noise_controls):
-    """The lesson's verdict on strength 8 ("not more than 3 points worse than batch norm"),
-    over seeds 0-2, as every CPU computes it. One run decides nothing: the lesson's own run
-    (seed 0) gives -0.4, -0.1, -2.0 and -3.2 points on four machines / OpenBLAS kernels, and
-    in these 300-step runs seed 0 gives -2.4 to +0.4 across kernels, seeds 0-4 -2.4 to +6.7.
-    The mean over seeds 0-2 is +1.2 to +3.0 points under Sandybridge, Haswell and SkylakeX:
-    4 points above the -3 the verdict allows."""
-    diff = [noise_controls[seed][8][1].test_acc[-1] - short_runs[seed]["batch norm"].test_acc[-1]
-            for seed in SEEDS]
-    assert np.mean(diff) >= -0.03
-    assert min(diff) >= -0.06            # and no seed far below (measured: at worst -2.4)

@@ -29,9 +29,7 @@ CORES = sorted(NOTEBOOKS.glob("[0-9][0-9]_*.ipynb"))
 DEEPER = sorted((NOTEBOOKS / "deeper").glob("*.ipynb"))
 MAX_WORDS, MAX_BOOLEAN_LINES, MIN_QUESTIONS, MAX_PICTURE_PX = 3000, 3, 2, 1600
 # Lessons still in their first edition, and the issue that rewrites them.
-FIRST_EDITION = {
-    "05": 25,
-}
+FIRST_EDITION = {}
 
 
 def cells(path):

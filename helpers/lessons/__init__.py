@@ -23,9 +23,9 @@
                            eval mode's scale with a biased or unbiased running variance
     lesson4_trap_figures.py  the trap's strip figure (seeds side by side, one accuracy axis)
     lesson4_figures.py     tracking panel, activation-panel inputs, estimator figure
-    lesson5_why.py         noisy batch norm and its controls, Santurkar et al.'s measures
-                           (at matched loss too), drift
-    lesson5_figures.py     Figure 1 of the paper, the measures, the noise panel
+    lesson5_why.py         noisy batch norm and its matched-scale control, Santurkar et al.'s
+                           measures (at matched steps and at matched loss), drift
+    lesson5_figures.py     Figure 1 of the paper, the measures, the noise and grid panels
     lesson6_small_batches.py  every normalization at every normalization batch (ghost batches
                            inside SGD batches of 60), both modes measured
     lesson6_figures.py     the statistics cube, accuracy by normalization batch, r and d, the panel

@@ -8,7 +8,7 @@ Runs are {label: History}; labels "plain", "batch norm", "noisy batch norm" pick
 import numpy as np
 from matplotlib.ticker import NullLocator
 
-from ..display.figures import activation_limits, hatched, plot_accuracy, plot_percentile_bands
+from ..display.figures import hatched, plot_accuracy, plot_percentile_bands
 from ..display.panels import cached_panel, selection_slider
 from ..display.style import COLORS, new_figure
 from .lesson5_why import drift_summary, typical_unit
@@ -46,106 +46,75 @@ def plot_figure1(histories, layer=2):
     return fig
 
 
-def plot_measures(histories, levels=None, layer=2):
-    """Santurkar et al.'s measures over training, two rows. histories: {label: History of a
-    run trained with measure=lesson5_why.santurkar_measures (History.measure_steps,
-    .measurements)}; levels: {label: lesson5_why.AtLossLevels rows} for panel (f), or None.
-    layer: the hidden layer (0-based, as in plot_figure1) whose incoming weights the gradient
-    shift is taken for: layer=2 is W_3, the weights into hidden layer 3; layer=L (the number
-    of hidden layers) is the output layer's.
-    Top: (a) ||G - G'||, (b) cos(G, G'), (c) the loss on the measurement batch. Bottom: (d) the
-    gradient change along the gradient (grows with the gradient's size), (e) beta, the same per
-    unit of distance moved, (f) beta at matched loss (one point per loss level, if `levels`)."""
-    num_shifts = len(next(iter(histories.values())).measurements[0]["shift_l2"])   # L
-    if not 1 <= layer <= num_shifts:
-        raise ValueError(f"layer must be from 1 to {num_shifts} (the first layer's weights have "
-                         f"no earlier layer to shift them), got {layer}")
-    weights = "W into the output layer" if layer == num_shifts else \
-        f"W into hidden layer {layer + 1}"
-    fig, axes = new_figure(2, 3, width=3.4, height=3.0)
-    panels = [("shift_l2", f"(a) gradient shift ||G-G'||,\n{weights}", "log",
-               "||G - G'|| (grows with the gradient)"),
-              ("shift_cos", f"(b) cosine(G, G'),\n{weights}", "linear",
-               "cosine (1 = same direction)"),
-              ("loss", "(c) loss on the measurement batch", "log", "cross-entropy loss"),
-              ("grad_change", "(d) gradient change along\nthe gradient", "log",
-               "max ||grad(θ - ηg) - g||"),
-              ("beta", "(e) β: gradient change per\nunit of distance moved", "linear",
-               "β = max ||grad(θ - ηg) - g|| / ||ηg||")]
-    for ax, (key, title, scale, ylabel) in zip(axes.flat, panels):
+def plot_measures(histories, levels):
+    """Santurkar et al.'s gradient shift and smoothness, at matched steps and at matched loss.
+
+    histories: {label: History of a run trained with measure=lesson5_why.santurkar_measures};
+    levels: {label: rows of lesson5_why.AtLossLevels(..., measure=santurkar_measures)}. Top:
+    cos(G, G') for the weights into hidden layer 3 (entry 1 of the shift arrays), bottom: beta;
+    left against the step, right against the loss on the measurement batch (each level the
+    first time the loss fell below it), so the two protocols sit side by side."""
+    fig, axes = new_figure(2, 2, width=4.2, height=2.9)
+    for row, (key, name) in enumerate((("shift_cos", "cos(G, G'), W into layer 3"),
+                                       ("beta", "β: gradient change per unit of distance"))):
         for label, hist in histories.items():
-            # the shift arrays start at the weights into hidden layer 2: index layer - 1
-            vals = [r[key][layer - 1] if np.ndim(r[key]) else r[key] for r in hist.measurements]
-            ax.plot(hist.measure_steps, vals, marker=".", color=COLOR.get(label), label=label)
-        ax.set(title=title, xlabel="step (parameter updates)", ylabel=ylabel, yscale=scale)
-    axes[0, 0].legend()
-    ax = axes[1, 2]
-    for label, rows in (levels or {}).items():
-        ax.plot([r["loss"] for r in rows], [r["beta"] for r in rows], marker="o",
-                color=COLOR.get(label), label=label)
-    ax.set_xscale("log")
-    if levels:
+            vals = [np.ravel(r[key])[1 if key == "shift_cos" else 0] for r in hist.measurements]
+            axes[row, 0].plot(hist.measure_steps, vals, marker=".", color=COLOR.get(label),
+                              label=label)
+            rows = levels[label]
+            axes[row, 1].plot([r["loss"] for r in rows],
+                              [np.ravel(r[key])[1 if key == "shift_cos" else 0] for r in rows],
+                              marker="o", color=COLOR.get(label), label=label)
+        axes[row, 0].set(title=f"({'ab'[row]}) {name}:\nat matched steps",
+                         ylabel=name.split(":")[0], xlabel="step")
+        axes[row, 1].set(title=f"({'cd'[row]}) the same at matched loss", xscale="log",
+                         xlabel="loss on the measurement batch (first time below each level)")
         marks = sorted({r["level"] for rows in levels.values() for r in rows})
-        ax.set_xticks(marks, [f"{m:g}" for m in marks])       # the levels, in plain numbers
-        ax.xaxis.set_minor_locator(NullLocator())
-        ax.invert_xaxis()                  # training runs from left (high loss) to right
-    ax.set(title="(f) β at matched loss: first time\nbelow each loss level",
-           xlabel="loss on the measurement batch (log)", ylabel="β (as in (e))")
+        axes[row, 1].set_xticks(marks, [f"{m:g}" for m in marks])
+        axes[row, 1].xaxis.set_minor_locator(NullLocator())
+        axes[row, 1].invert_xaxis()        # training runs from left (high loss) to right
+        axes[row, 1].sharey(axes[row, 0])
+    axes[0, 0].legend(loc="lower right")
     return fig
 
 
-def grid_limits(grid):
-    """`activation_limits` for the three networks' batch-size / momentum panel (grid from
-    `lesson5_why.grid_runner`): each network keeps its own histogram scales, but the per-unit
-    panels of all networks share one range (kept inside the histograms' range), so that their
-    drift compares by eye from row to row."""
-    limits = activation_limits(grid.values(), bands_within_x=True)
-    drawn = [lim for lim in limits.values() if lim]
-    bands = (min(lim["bands"][0] for lim in drawn), max(lim["bands"][1] for lim in drawn))
-    return {name: lim and dict(lim, bands=bands) for name, lim in limits.items()}
+def noise_panel(runs, controls, reference, layer=2, ylim=None, static=None, panel_id=None):
+    """A noise-strength slider over precomputed noisy-batch-norm runs and their controls.
 
-
-def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None, panel_id=None):
-    """A noise-strength slider over precomputed noisy-batch-norm runs.
-
-    runs: {strength: History} (recorded, evaluated); reference: {"plain": History, "batch norm":
-    History} of the same length; layer: the hidden layer (0-based, as in plot_figure1). Left:
-    the typical unit's percentile bands, right: test accuracy, both on axes fixed across all
-    strengths (ylim: the bands' range, default the range of all runs; a band beyond it is
-    labelled). A run that diverged or made no progress (test accuracy under 20%) is drawn as a
-    hatched panel saying so. The printed lines give each run's steps, examples, loss and
-    accuracy, and compare drift and accuracy with the references (margin: how far below batch
-    norm's test accuracy, as a fraction, still counts as "not more than ... points worse").
-    static: the strengths of the saved static picture (default: the starting one). Returns the
-    `cached_panel`.
+    runs: {strength: History} of noisy batch norm (recorded, evaluated); controls: {strength:
+    History} of its matched-scale control (batch norm whose gamma starts at 1 + strength / 2,
+    the noise's average scale, without noise; at strength 0, batch norm itself); reference:
+    {"plain": History, "batch norm": History}, all of the same length. layer: the hidden layer
+    (0-based, as in plot_figure1). Left: the typical unit's percentile bands on axes fixed
+    across all strengths (ylim; a band beyond it is labelled); right: test accuracy of all four
+    runs. A noisy run that diverged or made no progress (test accuracy under 20%) is drawn as a
+    hatched panel saying so. Each position prints the noise's cost against its control.
+    static: the strengths of the saved static picture. Returns the `cached_panel`.
     """
     if ylim is None:
-        pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()
-               if h.activations is not None]
+        pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in runs.values()]
         ylim = (min(np.nanmin(p) for p in pct), max(np.nanmax(p) for p in pct))
-    ref_drift = {k: drift_summary(h.activations["unit_pct"][layer]) for k, h in reference.items()}
+    ref_drift = drift_summary(reference["plain"].activations["unit_pct"][layer])
     last_step = max(h.num_steps for h in [*runs.values(), *reference.values()])
 
     def draw(strength):
-        hist = runs[strength]
+        hist, control = runs[strength], controls[strength]
         fig, axes = new_figure(1, 2, width=4.2, height=3.0, layout="none", detached=True)
         ax, ax2 = axes[0]
         for label, ref in reference.items():
             plot_accuracy(ax2, ref, label=label, color=COLOR.get(label))
-        print(f"noise strength {strength}: {hist.message()}")
-        failed = hist.diverged or not hist.test_acc or hist.test_acc[-1] < 0.2
+        plot_accuracy(ax2, control, label=f"control: γ = {1 + strength / 2:g}, no noise",
+                      color="0.4")
+        failed = bool(hist.diverged) or hist.test_acc[-1] < 0.2
         if failed:
             ax.set_title(f"noise {strength}: hidden layer {layer + 1}")
             hatched(ax, f"diverged at step {hist.diverged['step']}" if hist.diverged else
-                    f"no progress: test accuracy {hist.test_acc[-1]:.0%}" if hist.test_acc
-                    else "not evaluated")
+                    f"no progress: test accuracy {hist.test_acc[-1]:.0%}")
         else:
             pct = hist.activations["unit_pct"][layer]
             unit = plot_unit_bands(ax, hist, "noisy batch norm", layer)
-            drift = drift_summary(pct)
-            ax.set(ylim=ylim, xlim=(0, last_step),
-                   title=f"noise {strength}: unit {unit} of hidden layer {layer + 1}, "
-                         f"drift {drift:.2f}")
+            ax.set(ylim=ylim, xlim=(0, last_step), title=f"noise {strength}: unit {unit} of "
+                   f"hidden layer {layer + 1}, drift {drift_summary(pct):.2f}")
             low, high = np.nanmin(pct[:, unit, 1]), np.nanmax(pct[:, unit, 3])
             if low < ylim[0] or high > ylim[1]:
                 ax.annotate(f"band beyond the scale:\n{low:.0f} to {high:.0f}", (0.99, 0.97),
@@ -154,13 +123,16 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None, p
             ax.legend(loc="lower left")
             plot_accuracy(ax2, hist, label=f"noisy, strength {strength}",
                           color=COLOR["noisy batch norm"])
-            gap = hist.test_acc[-1] - reference["batch norm"].test_acc[-1]
-            print(f"drift {drift:.2f} (plain {ref_drift['plain']:.2f}, batch norm "
-                  f"{ref_drift['batch norm']:.2f}); accuracy {100 * gap:+.1f} points vs "
-                  "batch norm: " + ("not " if gap >= -margin else "")
-                  + f"more than {100 * margin:.0f} points worse")
-        ax2.set(title="test accuracy", ylim=(0, 100), xlim=(0, last_step))
-        ax2.legend(loc="lower right", bbox_to_anchor=(1.0, 0.15))
+        acc, matched = hist.test_acc[-1], control.test_acc[-1]
+        drift = "" if hist.activations is None else \
+            f"; drift {drift_summary(hist.activations['unit_pct'][layer]):.2f}"
+        print(f"noise strength {strength}: noisy batch norm {acc:.1%}, its matched-scale "
+              f"control {matched:.1%}: the noise costs {100 * (matched - acc):+.1f} points"
+              f"{drift} (the plain network's {ref_drift:.2f})")
+        slowed = not failed and hist.test_acc[-1] < 0.8
+        ax2.set(title="test accuracy" + (f" (noisy: {hist.test_acc[-1]:.0%}, below 80%)"
+                                         if slowed else ""), ylim=(0, 100), xlim=(0, last_step))
+        ax2.legend(loc="lower right", fontsize=9)
         fig.subplots_adjust(left=0.08, right=0.98, bottom=0.16, top=0.9, wspace=0.25)
         return fig
 
@@ -169,3 +141,81 @@ def noise_panel(runs, reference, layer=2, ylim=None, margin=0.03, static=None, p
                         static=[{"strength": s} for s in static or []] or None,
                         strength=selection_slider(strengths, "noise strength",
                                                   value=strengths[len(runs) // 2]))
+
+
+def run_state(hist, layer=2):
+    """What a panel says about a run instead of (or over) its picture, or None for a run that
+    learned: "cannot run" (hist is the engine's batch-of-one message), "diverged at step k",
+    or, for test accuracy under 20%, "saturated" (over half of layer `layer` saturated, 0-based)
+    or "untrained"."""
+    if isinstance(hist, str):
+        return "cannot run: a batch of 1\nhas variance 0 (message above)"
+    if hist.diverged:
+        return f"diverged at step {hist.diverged['step']}"
+    if hist.test_acc[-1] < 0.2:
+        sat = hist.activations["saturation"][-1, layer]
+        what = f"saturated: {sat:.0%} of layer {layer + 1}" if sat > 0.5 else "untrained"
+        return f"{what}\ntest accuracy {hist.test_acc[-1]:.0%}"
+    return None
+
+
+def grid_panel(grid, batch_sizes, momenta, value, static=None, panel_id=None, layer=2):
+    """Batch-size and momentum sliders over the three networks' runs, one compact row.
+
+    grid: {(batch_size, momentum): {name: History or the engine's message}} (run_positions
+    over lesson5_why.grid_runner). Each network's panel shows the typical unit of hidden layer
+    `layer` (0-based) over training on one y range for every position, titled with its test
+    accuracy and the layer's drift; a run that cannot run or diverged is a hatched panel saying
+    so, one that did not learn is labelled over its picture (`run_state`). Prints one line per
+    run (the engine's message once). Returns the `cached_panel`."""
+    learned = [h for runs in grid.values() for h in runs.values() if run_state(h) is None]
+    pct = [h.activations["unit_pct"][layer][:, :, 1:4] for h in learned]
+    ylim = (min(np.nanmin(p) for p in pct), max(np.nanmax(p) for p in pct))
+    last_step = max(h.num_steps for h in learned)
+
+    def draw(batch_size, momentum):
+        runs = grid[(batch_size, momentum)]
+        fig, axes = new_figure(1, len(runs), width=3.4, height=2.6, layout="none",
+                               detached=True)
+        message, work = None, None
+        for ax, (name, hist) in zip(axes[0], runs.items()):
+            state = run_state(hist, layer)
+            if isinstance(hist, str):
+                message = message or " ".join(hist.split())
+                ax.set_title(name)
+                hatched(ax, state)
+                continue
+            work = work or (f"{hist.num_steps} steps = {hist.examples_seen[-1]:,} examples "
+                            f"({hist.examples_seen[-1] / hist.config['n']:.2g} epochs)")
+            drift = drift_summary(hist.activations["unit_pct"][layer])
+            print(f"{name}: test accuracy {hist.test_acc[-1]:.1%}; layer {layer + 1}: drift "
+                  f"{drift:.2f}, {hist.activations['saturation'][-1, layer]:.0%} saturated"
+                  + (f"; diverged at step {hist.diverged['step']}" if hist.diverged else ""))
+            if hist.diverged:
+                ax.set_title(name)
+                hatched(ax, state)
+                continue
+            unit = plot_unit_bands(ax, hist, "noisy batch norm" if name == "noisy BN" else name,
+                                   layer)
+            ax.set(ylim=ylim, xlim=(0, last_step), title=f"{name}: {hist.test_acc[-1]:.0%} "
+                   f"test accuracy,\nunit {unit} of layer {layer + 1}, drift {drift:.2f}")
+            if ax is not axes[0, 0]:
+                ax.set_ylabel("")
+            if state is not None:
+                ax.annotate(state, (0.5, 0.5), xycoords="axes fraction", ha="center",
+                            va="center", fontsize=10, color="#D55E00",
+                            bbox=dict(fc="white", ec="#D55E00", alpha=0.9, pad=3))
+        if work:
+            print(f"each run: {work}")
+        if message:
+            print(f"batch norm and noisy BN: {message}")
+        fig.suptitle(f"batch size {batch_size}, SGD momentum {momentum}, lr {1 - momentum:g} "
+                     f"(the same average step); band: 15th-85th percentile, line: median",
+                     fontsize=10)
+        fig.subplots_adjust(left=0.07, right=0.99, bottom=0.17, top=0.75, wspace=0.18)
+        return fig
+
+    controls = dict(batch_size=selection_slider(batch_sizes, "batch size", value=value[0]),
+                    momentum=selection_slider(momenta, "SGD momentum", value=value[1]))
+    return cached_panel(draw, panel_id=panel_id,
+                        static=[dict(zip(controls, p)) for p in (static or [value])], **controls)

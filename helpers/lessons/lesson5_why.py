@@ -15,7 +15,7 @@ import numpy as np
 from ..batchnorm import BatchNorm, frozen_running_stats
 from ..display.figures import no_run_message
 from ..layers import softmax_cross_entropy
-from ..network import make_mlp
+from ..network import make_base
 from ..recording import unit_drift
 from ..training import train
 
@@ -63,12 +63,12 @@ class NoisyBatchNorm(BatchNorm):
         return f"NoisyBatchNorm({self.num_features}, strength={self.strength})"
 
 
-def make_noisy_mlp(strength=1.0, noise_seed=0, **mlp_kwargs):
-    """make_mlp(batchnorm=True, ...) with every BatchNorm replaced by a NoisyBatchNorm.
+def make_noisy_base(strength=1.0, noise_seed=0, seed=0):
+    """make_base(batchnorm=True, seed=seed) with every BatchNorm replaced by a NoisyBatchNorm.
 
     The layers share one Generator seeded with noise_seed, so a run is reproducible.
     """
-    model = make_mlp(batchnorm=True, **mlp_kwargs)
+    model = make_base(batchnorm=True, seed=seed)
     rng = np.random.default_rng(noise_seed)
     for i, bn in enumerate(model.layers):
         if isinstance(bn, BatchNorm):
@@ -179,18 +179,19 @@ def batch_loss(model, X, y):
 
 
 class AtLossLevels:
-    """A train(callback=...) hook: `smoothness` on (X, y) the first time the loss on (X, y)
-    falls below each of `levels` (decreasing), so that networks compare at matched loss.
+    """A train(callback=...) hook: measure(model) the first time the loss on (X, y) falls
+    below each of `levels` (decreasing), so that networks compare at matched loss.
 
     The step's training-batch loss (free) is the trigger: only once it is below the next level
-    is the loss on (X, y) computed (one forward pass), and only once that is below it too are
-    the measures taken. rows: one dict per level reached, in order: level, step, loss (on
-    X, y), beta, grad_change, loss_range; a level crossed together with the next one shares
-    its row's numbers. X (N, D), y (N,).
+    is the loss on (X, y) computed (one forward pass), and only once that is below it too is
+    measure(model) called (a dict of numbers, e.g. `santurkar_measures` with its other
+    arguments bound). rows: one dict per level reached, in order: level, step, loss (on X, y)
+    and measure's entries; a level crossed together with the next one shares its row's
+    numbers. X (N, D), y (N,).
     """
 
-    def __init__(self, X, y, levels, step_sizes):
-        self.X, self.y, self.step_sizes = X, y, step_sizes
+    def __init__(self, X, y, levels, measure):
+        self.X, self.y, self.measure = X, y, measure
         self.levels = sorted(levels, reverse=True)
         self.rows = []
 
@@ -200,11 +201,10 @@ class AtLossLevels:
         here = batch_loss(model, self.X, self.y)
         if here >= self.levels[len(self.rows)]:
             return
-        smooth = smoothness(model, self.X, self.y, self.step_sizes)
+        measured = self.measure(model)
         while len(self.rows) < len(self.levels) and here < self.levels[len(self.rows)]:
-            self.rows.append(dict(level=self.levels[len(self.rows)], step=step, loss=here,
-                                  **{k: float(smooth[k]) for k in
-                                     ("beta", "grad_change", "loss_range")}))
+            self.rows.append(dict(measured, level=self.levels[len(self.rows)], step=step,
+                                  loss=here))
 
 
 def drift_summary(unit_pct):
@@ -233,12 +233,12 @@ PANEL_NAMES = {"plain": "plain", "batch norm": "batch norm", "noisy batch norm":
 
 
 def build(label, strength=1.0, seed=0):
-    """A fresh network of the paper's MNIST setting for a run label."""
+    """A fresh network of the course's base (`helpers.BASE`, `make_base`) for a run label."""
     if label not in LABELS:
         raise ValueError(f"label must be one of {LABELS}, got {label!r}")
     if label == "noisy batch norm":
-        return make_noisy_mlp(strength, noise_seed=seed, seed=seed)
-    return make_mlp(batchnorm=label == "batch norm", seed=seed)
+        return make_noisy_base(strength, noise_seed=seed, seed=seed)
+    return make_base(batchnorm=label == "batch norm", seed=seed)
 
 
 def gamma_control(strength, seed=0):
@@ -274,34 +274,23 @@ def beta_ratios(rows, reference):
 
 
 def grid_runner(X, y, *, lr, num_steps, record_every, strength=1.0, probe=None, X_test=None,
-                y_test=None):
+                y_test=None, seed=0):
     """run(batch_size, momentum) -> {name: History, or the engine's batch-of-one message for
     a batch-norm network at batch size 1} for panels.run_positions, one per LABELS entry,
-    named by PANEL_NAMES (short enough for a panel's titles). With X_test, y_test each run is
-    evaluated at its start and end (History.message then gives the test accuracy)."""
+    named by PANEL_NAMES. SGD runs at lr * (1 - momentum), so every position takes steps of
+    the same average size lr / (1 - momentum) = lr. With X_test, y_test each run is evaluated
+    at its start and end. seed: the networks' weights, the noise and the batches."""
     def run(batch_size, momentum):
         out = {}
         for label in LABELS:
-            model = build(label, strength)
+            model = build(label, strength, seed=seed)
             name = PANEL_NAMES[label]
             if batch_size < 2 and model.batchnorms:
                 out[name] = no_run_message(model, batch_size)
                 continue
-            out[name] = train(model, X, y, batch_size=batch_size, lr=lr,
-                               momentum=momentum, num_steps=num_steps, X_test=X_test,
-                               y_test=y_test, eval_every=num_steps if X_test is not None else 0,
-                               record_every=record_every, probe=probe)
+            out[name] = train(model, X, y, batch_size=batch_size, lr=lr * (1 - momentum),
+                              momentum=momentum, num_steps=num_steps, X_test=X_test,
+                              y_test=y_test, eval_every=num_steps if X_test is not None else 0,
+                              record_every=record_every, probe=probe, seed=seed)
         return out
     return run
-
-
-def drift_message(history):
-    """History.message() and, on a second line, each hidden layer's drift (`drift_summary`)
-    per recording interval: the line an activation panel prints per run."""
-    if history.diverged:
-        return history.message()
-    acts = history.activations
-    every = int(acts["steps"][1] - acts["steps"][0])
-    drifts = ", ".join(f"{drift_summary(pct):.3f}" for pct in acts["unit_pct"])
-    layers = len(acts["unit_pct"])
-    return f"{history.message()}\n    per-unit drift per {every} steps, layers 1-{layers}: {drifts}"
