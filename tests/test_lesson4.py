@@ -406,9 +406,15 @@ def test_extremes_show_a_message_not_an_exception(tracks):
     panel.children[0].value = 32
     panel.children[1].value = 0.99
     assert "running statistics wrong" in texts(panel.figure())
-    hist_panel = activation_panel(ip.histories_for_panel(runs), (8, 32), MOMENTA,
+    histories = ip.histories_for_panel(runs)
+    hist_panel = activation_panel(histories, (8, 32), MOMENTA,
                                   momentum_name="BN momentum", value=(8, 0.01))
     assert "did not learn" in texts(hist_panel.figure())
+    # a learned network with failing running statistics: eval-mode rows drawn, labelled
+    assert not isinstance(histories[(32, 0.99)][ip.WRONG], str)
+    hist_panel.children[0].value = 32
+    hist_panel.children[1].value = 0.99
+    assert any(ax.get_title().startswith(f"{ip.WRONG}, layer 1") for ax in hist_panel.figure().axes)
 
 
 def test_activation_panel_train_and_eval_rows_change(tracks, monkeypatch):
