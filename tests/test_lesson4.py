@@ -31,7 +31,6 @@ from helpers.display.panels import activation_panel
 from helpers.lessons import lesson4_figures as ip
 from helpers.lessons.lesson4_running import effective_window, stream_as_written, update_as_written
 from helpers.lessons.lesson4_tracking import (
-    settled_step,
     spread_ratio,
     track_running_stats,
     tracking_error,
@@ -522,7 +521,7 @@ def test_spread_ratio_compares_the_two_modes_widths(tracks):
     assert spread_ratio(t, 0.01, 0, 0) == spread_ratio(t, 0.99, 0, 0)
 
 
-def test_variance_ratio_and_settled_step_on_a_known_track():
+def test_variance_ratio_on_a_known_track():
     steps = np.array([0, 10, 20, 30])
     running = np.ones((30, 2))                                       # (T steps, 2 units)
     running[:10] = 4.0                                               # estimate after step 10: 4
@@ -531,10 +530,6 @@ def test_variance_ratio_and_settled_step_on_a_known_track():
     track = {"measure_steps": steps, "pop_var": [pop, pop],
              "running": {0.1: (None, [running, running])}}
     np.testing.assert_allclose(variance_ratio(track, 0.1, 0), [4.0, 1.2, 1.0])
-    assert settled_step(track, 0.1) == 20
-    assert settled_step(track, 0.1, factor=1.1) == 30
-    never = {**track, "running": {0.1: (None, [running * 3, running])}}
-    assert settled_step(never, 0.1) is None
 
 
 # --- the momentum trap and the two modes' scales (lesson4_trap.py) ---------------------------
