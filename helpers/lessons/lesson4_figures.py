@@ -201,17 +201,26 @@ def describe_mode(history):
     return f"test accuracy in eval mode (these running statistics) {acc:.1%}"
 
 
+WRONG = "eval: stats wrong"   # eval-mode rows' label where the running statistics fail a learned
+                              # network (short: the row titles add the layer and its saturation)
+
+
 def histories_for_panel(runs):
     """{(b, m): {label: History or message}} for `panels.activation_panel`: activation
     statistics in training mode (batch statistics) and in eval mode (running statistics).
+    A network that learned but whose running statistics fail it (`run_message`) keeps its
+    eval-mode rows, labelled WRONG; one that diverged or did not learn gets a message.
     """
     out = {}
     for (b, m), track in runs.items():
         train = _history(track, track["train_activations"], track["batch_acc"], "train")
         message = run_message(track, m, short=True)
-        out[(b, m)] = {"train mode": train,
-                       "eval mode": message if message else _history(
-                           track, track["eval_activations"][m], track["test_acc"][m], "eval")}
+        drawn = _history(track, track["eval_activations"][m], track["test_acc"][m], "eval")
+        learned = track["diverged"] is None and track["pop_acc"] >= MEANINGLESS
+        if message and learned:
+            out[(b, m)] = {"train mode": train, WRONG: drawn}
+        else:
+            out[(b, m)] = {"train mode": train, "eval mode": message or drawn}
     return out
 
 
@@ -226,6 +235,7 @@ def mode_limits(histories, xlim=None):
         bands = (min(train["bands"][0], ev["bands"][0]), max(train["bands"][1], ev["bands"][1]))
         limits["train mode"] = dict(train, bands=bands)
         limits["eval mode"] = dict(ev, density=train["density"], bands=bands)
+        limits[WRONG] = limits["eval mode"]      # failing running statistics: the same scales
     for mode in limits.values():
         mode["density"] = min(mode["density"], DENSITY_CAP)
     return limits

@@ -2,9 +2,9 @@
 
 `track_running_stats` trains the paper's batch-norm network once and follows, at every step,
 the running estimate that each BN momentum would give, and at checkpoints the population
-statistics they chase; `tracking_error` scores an estimate against them, `variance_ratio` and
-`settled_step` say how far and for how long a running variance is off, `spread_ratio` how much
-eval mode squeezes a layer's input compared with training mode.
+statistics they chase; `tracking_error` scores an estimate against them, `variance_ratio` says
+how far a running variance is off, `spread_ratio` how much eval mode squeezes a layer's input
+compared with training mode.
 """
 import numpy as np
 
@@ -134,17 +134,6 @@ def variance_ratio(track, momentum, layer):
     steps = track["measure_steps"][1:]
     running = track["running"][momentum][1][layer][steps - 1]     # after update `step`
     return np.median(running / track["pop_var"][layer][1:], axis=1)
-
-
-def settled_step(track, momentum, factor=1.5):
-    """The first checkpoint step from which the running variance stays within `factor` of the
-    population variance (`variance_ratio`, every hidden layer) until the end; None if never."""
-    ratios = np.array([variance_ratio(track, momentum, l) for l in range(len(track["pop_var"]))])
-    off = np.any((ratios > factor) | (ratios < 1 / factor), axis=0)             # (K-1,)
-    if off[-1]:
-        return None
-    first = len(off) - np.argmax(off[::-1]) if off.any() else 0
-    return int(track["measure_steps"][1:][first])
 
 
 def spread_ratio(track, momentum, layer, checkpoint):
