@@ -380,7 +380,7 @@ def test_grid_overview_shows_every_position_with_its_state(panel_runs):
     texts = texts_of(fig)
     assert "DIVERGED at step 24" in texts
     sat = panel_runs[(60, 0.99)]
-    assert (f"SATURATED, test acc. {sat.test_acc[-1]:.0%}\nlast layer "
+    assert (f"SATURATED\ntest acc. {sat.test_acc[-1]:.0%}\nlast layer "
             f"{sat.activations['saturation'][-1, -1]:.0%} saturated") in texts
     np.testing.assert_array_equal(fig.axes[2].get_lines()[0].get_ydata(),
                                   100 * np.asarray(panel_runs[(60, 0.0)].test_acc))

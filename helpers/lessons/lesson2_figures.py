@@ -279,7 +279,8 @@ def grid_overview(runs, batch_sizes, momenta):
                     marker=".")
             ax.axhline(100 * LEARNS, color="0.5", ls=":", lw=1)
             sat = history.activations["saturation"][-1, -1]
-            text = f"{state.upper()}, test acc. {history.test_acc[-1]:.0%}" + (
+            text = f"{state.upper()}{', ' if state == 'learns' else chr(10)}test acc. " \
+                f"{history.test_acc[-1]:.0%}" + (
                 "" if state == "learns" else f"\nlast layer {sat:.0%} saturated")
             ax.text(0.97, 0.1 if state == "learns" else 0.6, text, transform=ax.transAxes,
                     ha="right", va="bottom" if state == "learns" else "center", fontsize=10,
@@ -319,7 +320,7 @@ def bands_figure(activations, units=range(4)):
     for ax in flat[len(pct):]:
         ax.remove()
     flat[0].legend(loc="upper left", fontsize=9)
-    fig.suptitle(f"Figure 1(b) rebuilt over {steps[-1]:,} steps (the paper's spans 50,000): "
+    fig.suptitle(f"Figure 1(b) rebuilt over {steps[-1]:,} steps (the paper's spans 50,000):\n"
                  "15th, 50th, 85th percentiles of the input to the sigmoid (grey: |x| > 4.6)")
     return fig
 
