@@ -345,7 +345,7 @@ def test_shift_panel_redraws_on_both_sliders_on_fixed_axes_and_labels_states(pan
     assert "SATURATED" in texts_of(fig)
     edge = end_bin_fraction(panel_runs[(60, 0.99)].activations["pre_hist"][-1],
                                        PRE_BINS)
-    assert fig.axes[2].get_title().endswith(f"saturated; {edge[2]:.0%} beyond +-10)")
+    assert fig.axes[2].get_title().endswith(f"saturated; {edge[2]:.0%} beyond ±10)")
     assert "state: saturated" in capsys.readouterr().out
     controls[0].value, controls[1].value = 1, 0.0
     assert limits_of(panel.figure()) == axes_before

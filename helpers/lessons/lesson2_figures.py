@@ -145,7 +145,7 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
                             ha="right", va="top", fontsize=9, color="0.35")
             if edge[t, l] >= 0.005:          # the end bins hold every value beyond +-10
                 ax.annotate(f"{edge[t, l]:.0%} of values\nbeyond +-10,\nin the end bins",
-                            (0.99, 0.97 if hist[0, l].max() <= tops[l] else 0.72),
+                            (0.99, 0.72 if hist[0, l, 1:-1].max() > 1.45 * tops[l] else 0.97),
                             xycoords="axes fraction", ha="right", va="top",
                             fontsize=9, color="0.3")
         return fig
@@ -203,7 +203,7 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
                 shade_saturated(ax, *lim["x"])
                 shade_saturated(fig.axes[n_layers + layer], *lim["bands"], axis="y")
                 if edge[layer] >= 0.005:     # the spikes at the edges: every value beyond
-                    ax.set_title(ax.get_title()[:-1] + f"; {edge[layer]:.0%} beyond +-10)")
+                    ax.set_title(ax.get_title()[:-1] + f"; {edge[layer]:.0%} beyond ±10)")
             fig.axes[0].legend(loc="upper left", fontsize=9, ncol=3, handlelength=1.0,
                                columnspacing=0.8)
             # the per-unit legend under the figure, off the lines; units numbered from 0
@@ -235,7 +235,7 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
             ax_w.set_title("shift of every layer")
         else:
             steps, w1 = shift_from_start(history.activations)
-            plot_per_layer(ax_w, steps[1:], w1[1:], "pooled W1 from step 0 (log)",
+            plot_per_layer(ax_w, steps[1:], w1[1:], "pooled W1 from step 0",
                            "shift of every layer")
             ax_w.set_yscale("log")           # curves from 0.2 to 8 all readable
             ax_w.legend(loc="upper left", fontsize=9, ncol=3, handlelength=1.5,
