@@ -332,7 +332,12 @@ def test_shift_panel_redraws_on_both_sliders_on_fixed_axes_and_labels_states(pan
     state = shift_figs.run_state(panel_runs[(60, 0.0)])
     assert state.upper() in texts_of(fig)
     w1 = shift.shift_from_start(panel_runs[(60, 0.0)].activations)[1]
-    np.testing.assert_array_equal(fig.axes[6].get_lines()[2].get_ydata(), w1[:, 2])
+    np.testing.assert_array_equal(fig.axes[6].get_lines()[2].get_ydata(), w1[1:, 2])
+    assert fig.axes[6].get_yscale() == "log"               # 0.2 and 8 both readable
+    assert [t.get_text() for t in fig.legends[0].get_texts()] == [
+        "units 1-5: median", "unit 0: 15th-85th percentile"]     # 0-based, as bands_figure
+    assert fig.axes[0].get_title().startswith("layer 1 (")
+    assert fig.axes[0].get_xlabel() == "input to the sigmoid"
     before, axes_before = lines_of(fig), limits_of(fig)
     controls[1].value = 0.99                                 # the saturated run
     fig = panel.figure()
@@ -340,7 +345,7 @@ def test_shift_panel_redraws_on_both_sliders_on_fixed_axes_and_labels_states(pan
     assert "SATURATED" in texts_of(fig)
     edge = end_bin_fraction(panel_runs[(60, 0.99)].activations["pre_hist"][-1],
                                        PRE_BINS)
-    assert f"edges: {edge[2]:.0%} of the\ninput beyond +-10 at the end" in texts_of(fig)
+    assert fig.axes[2].get_title().endswith(f"saturated; {edge[2]:.0%} beyond ±10)")
     assert "state: saturated" in capsys.readouterr().out
     controls[0].value, controls[1].value = 1, 0.0
     assert limits_of(panel.figure()) == axes_before
@@ -375,7 +380,7 @@ def test_grid_overview_shows_every_position_with_its_state(panel_runs):
     texts = texts_of(fig)
     assert "DIVERGED at step 24" in texts
     sat = panel_runs[(60, 0.99)]
-    assert (f"SATURATED: {sat.test_acc[-1]:.0%}\nlast layer "
+    assert (f"SATURATED\ntest acc. {sat.test_acc[-1]:.0%}\nlast layer "
             f"{sat.activations['saturation'][-1, -1]:.0%} saturated") in texts
     np.testing.assert_array_equal(fig.axes[2].get_lines()[0].get_ydata(),
                                   100 * np.asarray(panel_runs[(60, 0.0)].test_acc))
@@ -392,7 +397,7 @@ def test_step_scrubber_keeps_its_axes_shades_saturation_and_labels_the_end_bins(
     before, axes_before = lines_of(fig), limits_of(fig)
     hist = acts["pre_hist"]
     for l, ax in enumerate(fig.axes):       # y fitted to steps 10 and 30, without the end bins
-        assert ax.get_ylim() == pytest.approx((0, 1.05 * hist[[1, 3], l, 1:-1].max()))
+        assert ax.get_ylim() == pytest.approx((0, 1.45 * 1.05 * hist[[1, 3], l, 1:-1].max()))
     slider.value = 30
     fig = scrubber.figure()
     assert differs(before, lines_of(fig)) and limits_of(fig) == axes_before

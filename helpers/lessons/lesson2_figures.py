@@ -4,6 +4,7 @@ step against step 0), the paper's percentile bands, the shift panel (batch size 
 over a grid of real runs) with a one-picture overview of all its positions, and the chart of
 where a layer's shift comes from (`lesson2_sources`, for Going deeper 2a).
 """
+
 import numpy as np
 from matplotlib.ticker import NullLocator
 
@@ -102,7 +103,8 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
     steps: the recorded checkpoints the slider offers (default all); value: the initial one;
     static: the steps of the static picture saved for readers without a kernel. The axes
     stay fixed at every step: one x-axis for all layers, and per layer a y-axis fitted to the
-    offered steps after step 0 (a taller step-0 spike runs off the top, labelled).
+    offered steps after step 0, with headroom for the labels (a taller step-0 spike runs off
+    the top, labelled).
     """
     recorded, w1 = shift_from_start(activations)
     options = [int(s) for s in (recorded if steps is None else steps)]
@@ -127,7 +129,7 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
         fig, axes = new_figure(1, hist.shape[1], width=3.3, height=2.6, sharex=True,
                                layout="none", detached=True)
         # fixed margins (inches / figure size): constrained layout is a third of a redraw
-        fig.subplots_adjust(left=0.6 / fig.get_figwidth(), right=0.99, bottom=0.5 / 2.6,
+        fig.subplots_adjust(left=0.75 / fig.get_figwidth(), right=0.99, bottom=0.5 / 2.6,
                             top=1 - 0.35 / 2.6, wspace=0.3)
         for l, ax in enumerate(axes[0]):
             shade_saturated(ax, *xlim)
@@ -135,14 +137,15 @@ def step_scrubber(activations, steps=None, value=None, static=None, panel_id=Non
             ax.plot(centres, hist[t, l], color=PALETTE[l], label=f"step {step}")
             ax.set(title=f"layer {l + 1}: W1 from step 0 = {w1[t, l]:.2f}",
                    xlabel="input to the sigmoid (grey: |x| > 4.6)", ylabel="density",
-                   xlim=xlim, ylim=(0, tops[l]))
-            ax.legend(loc="upper left")
-            if hist[0, l].max() > tops[l]:
+                   xlim=xlim, ylim=(0, 1.45 * tops[l]))     # headroom: labels above the curves
+            ax.legend(loc="upper left", fontsize=9)
+            if hist[0, l, 1:-1].max() > 1.45 * tops[l]:
                 ax.annotate("step 0: peak\nabove the scale", (0.99, 0.97), xycoords="axes fraction",
                             ha="right", va="top", fontsize=9, color="0.35")
             if edge[t, l] >= 0.005:          # the end bins hold every value beyond +-10
                 ax.annotate(f"{edge[t, l]:.0%} of values\nbeyond +-10,\nin the end bins",
-                            (0.99, 0.55), xycoords="axes fraction", ha="right", va="center",
+                            (0.99, 0.72 if hist[0, l, 1:-1].max() > 1.45 * tops[l] else 0.97),
+                            xycoords="axes fraction", ha="right", va="top",
                             fontsize=9, color="0.3")
         return fig
 
@@ -157,14 +160,15 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
 
     Each position shows, for every hidden layer, its input over training pooled over all
     units (histograms) and per unit (one unit's 15th-85th percentile band and five more
-    units' medians, `draw_activation_grid`), and beside them every layer's W1 distance from
-    step 0 and the test accuracy over training. All positions share their axes, fixed from
+    units' medians, `draw_activation_grid`, units numbered from 0), and beside them every
+    layer's pooled W1 distance from step 0 (log axis; the end values written) and the test
+    accuracy over training. All positions share their axes, fixed from
     the runs that did not diverge; a diverged run is hatched, and no W1 is drawn for it. The
     histograms have a log density axis, so that thin tails and the spikes of saturated
     layers both show; the saturated zones |x| > 4.6 are shaded, and the share of the input
-    piled in the end bins (beyond +-10) is written where it is 0.5% or more. The printed lines
-    are `describe_run`'s, the run's state first (`run_state`), which the accuracy panel also
-    shows in capitals. value, static: (batch_size, momentum) positions.
+    piled in the end bins (beyond +-10) is written in the title where it is 0.5% or more. The
+    printed lines are `describe_run`'s, the run's state first (`run_state`), which the accuracy
+    panel also shows in capitals. value, static: (batch_size, momentum) positions.
     """
     first = next(iter(runs.values()))
     bins = first.activations["pre_bins"]
@@ -176,8 +180,9 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
     lim["bands"] = (max(lim["bands"][0], bins[0]), min(lim["bands"][1], bins[-1]))
     lim["density"] *= 10                                # a decade of room for the legend
     n_layers = first.activations["pre_hist"].shape[1]
-    w1_top = 1.35 * max(shift_from_start(h.activations)[1].max() for h in runs.values()
-                        if not h.diverged)
+    w1s = [shift_from_start(h.activations)[1][1:] for h in runs.values() if not h.diverged]
+    w1_top = 4 * max(w.max() for w in w1s)                    # log axis: room for the legend
+    w1_bottom = 0.5 * min(w[w > 0].min() for w in w1s)
     extra = 3.4                                   # inches for the W1 and accuracy column
 
     def draw(batch_size, momentum):
@@ -197,20 +202,25 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
                 shade_saturated(ax, *lim["x"])
                 shade_saturated(fig.axes[n_layers + layer], *lim["bands"], axis="y")
                 if edge[layer] >= 0.005:     # the spikes at the edges: every value beyond
-                    ax.annotate(f"edges: {edge[layer]:.0%} of the\ninput beyond +-10 at the end",
-                                (0.5, 0.04), xycoords="axes fraction", ha="center",
-                                va="bottom", fontsize=9, color="0.3",
-                                bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
+                    ax.set_title(ax.get_title()[:-1] + f"; {edge[layer]:.0%} beyond ±10)")
             fig.axes[0].legend(loc="upper left", fontsize=9, ncol=3, handlelength=1.0,
                                columnspacing=0.8)
-            # the per-unit legend off layer 1, whose units can spread over the whole range
-            handles, labels = fig.axes[n_layers].get_legend_handles_labels()
+            # the per-unit legend under the figure, off the lines; units numbered from 0
+            handles, names = fig.axes[n_layers].get_legend_handles_labels()
             fig.axes[n_layers].get_legend().remove()
-            fig.axes[n_layers + 1].legend(handles, labels, loc="lower left", fontsize=9,
-                                          handlelength=1.2)
+            fig.legend(handles, names,
+                       loc="lower left", bbox_to_anchor=(0.0, 0.0), fontsize=9, ncol=2,
+                       handlelength=1.2, frameon=False)
+        for ax in fig.axes:                  # the lesson's words: "the input to the sigmoid"
+            ax.set_title(ax.get_title().replace(f"{label}, ", ""))
+            if ax.get_xlabel() == "input to the nonlinearity":
+                ax.set_xlabel("input to the sigmoid")
         width, height = fig.get_size_inches()
-        fig.set_size_inches(width + extra, height)
-        fig.subplots_adjust(left=0.6 / (width + extra), right=(width - 0.1) / (width + extra))
+        fig.set_size_inches(width + extra, height + 0.3)     # 0.3 in: the per-unit legend
+        grown = height / (height + 0.3)
+        fig.subplots_adjust(left=0.6 / (width + extra), right=(width - 0.1) / (width + extra),
+                            bottom=fig.subplotpars.bottom * grown + 0.3 / (height + 0.3),
+                            top=1 - (1 - fig.subplotpars.top) * grown)
         top, bottom = fig.axes[0].get_position(), fig.axes[n_layers].get_position()
         x0, w = (width + 0.6) / (width + extra), (extra - 0.75) / (width + extra)
         ax_w = fig.add_axes((x0, top.y0, w, top.height))
@@ -221,16 +231,20 @@ def shift_panel(runs, batch_sizes, momenta, value=None, static=None, label="sigm
             ax_w.set_title("shift of every layer")
         else:
             steps, w1 = shift_from_start(history.activations)
-            plot_per_layer(ax_w, steps, w1, "W1 from step 0", "shift of every layer")
+            plot_per_layer(ax_w, steps[1:], w1[1:], "pooled W1 from step 0",
+                           "shift of every layer")
+            ax_w.set_yscale("log")           # curves from 0.2 to 8 all readable
             ax_w.legend(loc="upper left", fontsize=9, ncol=3, handlelength=1.5,
                         columnspacing=0.6, labels=["layer 1", "layer 2", "layer 3"])
+            ax_w.annotate("end: " + ", ".join(f"{v:.2f}" for v in w1[-1]), (0.98, 0.04),
+                          xycoords="axes fraction", ha="right", va="bottom", fontsize=9)
         plot_accuracy(ax_a, history, color=PALETTE[7])
         ax_a.axhline(100 * LEARNS, color="0.5", ls=":", lw=1)
         state = run_state(history)
         ax_a.text(0.97, 0.5 if state == "learns" else 0.9, state.upper(),
                   transform=ax_a.transAxes, ha="right", va="center", fontsize=12,
                   fontweight="bold", color=PALETTE[2] if state == "learns" else PALETTE[3])
-        ax_w.set(xlim=(0, lim["steps"]), ylim=(0, w1_top), xlabel="step")
+        ax_w.set(xlim=(0, lim["steps"]), ylim=(w1_bottom, w1_top), xlabel="step")
         ax_a.set(xlim=(0, lim["steps"]), ylim=(0, 100), xlabel="step",
                  title=f"test accuracy (dotted: {LEARNS:.0%})")
         return fig
@@ -261,7 +275,8 @@ def grid_overview(runs, batch_sizes, momenta):
                     marker=".")
             ax.axhline(100 * LEARNS, color="0.5", ls=":", lw=1)
             sat = history.activations["saturation"][-1, -1]
-            text = f"{state.upper()}: {history.test_acc[-1]:.0%}" + (
+            text = f"{state.upper()}{', ' if state == 'learns' else chr(10)}test acc. " \
+                f"{history.test_acc[-1]:.0%}" + (
                 "" if state == "learns" else f"\nlast layer {sat:.0%} saturated")
             ax.text(0.97, 0.1 if state == "learns" else 0.6, text, transform=ax.transAxes,
                     ha="right", va="bottom" if state == "learns" else "center", fontsize=10,
@@ -301,8 +316,8 @@ def bands_figure(activations, units=range(4)):
     for ax in flat[len(pct):]:
         ax.remove()
     flat[0].legend(loc="upper left", fontsize=9)
-    fig.suptitle("Figure 1(b) rebuilt: 15th, 50th, 85th percentiles of the input to the sigmoid "
-                 "(grey: |x| > 4.6)")
+    fig.suptitle(f"Figure 1(b) rebuilt over {steps[-1]:,} steps (the paper's spans 50,000):\n"
+                 "15th, 50th, 85th percentiles of the input to the sigmoid (grey: |x| > 4.6)")
     return fig
 
 
@@ -315,25 +330,32 @@ def sources_figure(panels):
     spanning the two orders) and the non-additive remainder, and a black mark for the whole
     shift. The legend sits under the panels, off the bars."""
     n_layers = len(panels[0][1]["whole"])
-    fig, axes = new_figure(1, len(panels), width=3.0, height=3.0)
+    ncols = min(len(panels), 3)                  # at most 3 panels a row: readable text
+    nrows = -(-len(panels) // ncols)
+    fig, axes = new_figure(nrows, ncols, width=3.2, height=2.7, layout="constrained")
+    for ax in axes.ravel()[len(panels):]:
+        ax.remove()
     x, width = np.arange(n_layers), 0.26
     styles = {"below": dict(color=PALETTE[0]), "own": dict(color=PALETTE[1]),
               "remainder": dict(color="0.75", hatch="//", edgecolor="0.4")}
     labels = {"below": "layers below (mean of 2 orders)", "own": "own W, b (mean of 2 orders)",
               "remainder": "non-additive remainder"}
-    for ax, (title, part) in zip(axes[0], panels):
+    for ax, (title, part) in zip(axes.ravel(), panels):
         for i, name in enumerate(("below", "own", "remainder")):
             ax.bar(x + (i - 1) * width, part[name], width, label=labels[name], **styles[name])
         for i, name in enumerate(("below", "own")):
             lo = np.minimum(part[f"{name}_a"], part[f"{name}_b"])
             hi = np.maximum(part[f"{name}_a"], part[f"{name}_b"])
-            ax.vlines(x + (i - 1) * width, lo, hi, color="0.1", lw=1.5,
+            ax.vlines(x + (i - 1) * width, lo, hi, color="0.1", lw=2.5,
                       label="range of the two orders" if i == 0 else None)
         ax.plot(x, part["whole"], ls="none", marker="_", ms=22, mew=2.5, color="black",
                 label="whole shift")
         ax.axhline(0, color="0.3", lw=0.8)
+        top = max(np.max(part["whole"]), np.max(part["below_b"]), np.max(part["own_a"]),
+                  np.max(part["below_a"]), np.max(part["own_b"]), np.max(part["below"]))
         ax.set(title=title, xticks=x, xticklabels=[f"layer {i + 1}" for i in x],
-               ylabel="W1 per unit (mean)" if ax is axes[0, 0] else "")
+               ylim=(min(0, 1.15 * np.min(part["remainder"])), 1.15 * top),  # off the top
+               ylabel="W1 per unit (mean)" if ax in axes[:, 0] else "")
     handles, names = axes[0, 0].get_legend_handles_labels()
-    fig.legend(handles, names, loc="outside lower center", ncol=5, fontsize=9)
+    fig.legend(handles, names, loc="outside lower center", ncol=3, fontsize=9)
     return fig

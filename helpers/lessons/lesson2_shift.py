@@ -1,8 +1,10 @@
 """Internal covariate shift, measured: how far each layer's input distribution moves.
 
 The measure is the Wasserstein-1 ("earth mover's") distance: the least average distance the
-mass of one distribution must travel to become the other. It is in the units of the values,
-so "W1 = 0.5" means "the input to this sigmoid moved by 0.5 on average".
+mass of one distribution must travel to become the other: how far the distribution moved, in
+the units of the values (a plain shift by c gives |c|). The recorder's histograms pool all
+units of a layer, so the W1 here is the pooled one; the exact W1 per unit, averaged over the
+units, is larger where units move in opposite directions.
 The lesson writes the exact distance between two samples in a cell; here it is computed
 from the recorder's histograms (`wasserstein1`), along a run.
 """
