@@ -258,7 +258,10 @@ class BatchNorm:
         in training mode each group of g consecutive examples is normalized with its own
         statistics (`ghost_batchnorm_forward`); the batch must be a multiple of g. The running
         statistics are updated once per batch, as Keras does, from the average over the
-        groups of their means and of their (unbiased) variances. Eval mode is unchanged.
+        groups of their means and of their unbiased variances (Keras averages the groups'
+        biased variances, a factor m/(m-1) smaller: 2 at g = 2). Hoffer et al.'s Algorithm 1
+        instead updates once per ghost batch, so here the momentum is per SGD batch. Eval
+        mode is unchanged.
     """
 
     def __init__(self, num_features, momentum=0.1, eps=1e-5, window=None, ghost_batch_size=None):

@@ -11,7 +11,13 @@ Measured on seeds 0-2 (eval-mode test accuracy, 600 steps): batch norm normalizi
 import numpy as np
 import pytest
 
-from helpers import BASE, frozen_running_stats, train_mode_logits
+from helpers import (
+    BASE,
+    batchnorm_backward,
+    batchnorm_forward,
+    frozen_running_stats,
+    train_mode_logits,
+)
 from helpers.lessons import lesson6_figures as figures
 from helpers.lessons import lesson6_small_batches as small
 
@@ -117,13 +123,13 @@ def test_per_example_norms_are_one_run_with_one_mode(runs, seed):
 
 def test_two_thirds_of_the_panel_reach_80_percent_and_the_rest_are_labelled(runs):
     """The lesson's panel (seed 0): 32 positions, measured 28 at 80% or more; the others
-    (batch norm and renorm on pairs) say UNDERTRAINED."""
+    (batch norm and renorm on pairs) say BELOW 80%: NORMALIZATION BATCH TOO SMALL."""
     grid = runs[0]
     assert len(grid) == len(NORM_BATCHES) * len(small.LABELS) * len(MOMENTA)
     reached = [run.eval_acc >= 0.8 for run in grid.values()]
     assert np.mean(reached) >= 2 / 3
     for run in grid.values():
-        assert ("UNDERTRAINED" in figures.describe(run, grid)) == (run.eval_acc < 0.8)
+        assert (figures.BELOW_LABEL in figures.describe(run, grid)) == (run.eval_acc < 0.8)
 
 
 # --- the plumbing -------------------------------------------------------------------------------
@@ -263,7 +269,7 @@ def test_panel_moves_through_every_control_and_labels_undertrained_runs(grid, ca
     assert len(panel.figure().axes) == 4 * 3                   # both modes: 2 x (pooled, units)
     out = capsys.readouterr().out
     assert "batch norm, normalization batch 2" in out
-    assert ("UNDERTRAINED" in out) == (grid[(2, "batch norm", 0.5)].eval_acc < 0.8)
+    assert (figures.BELOW_LABEL in out) == (grid[(2, "batch norm", 0.5)].eval_acc < 0.8)
     normalization.value = "layer norm"
     assert len(panel.figure().axes) == 2 * 3                   # one mode
     assert "do not change this run" in capsys.readouterr().out
@@ -293,6 +299,9 @@ def test_last_histograms_draw_each_position_from_its_own_run(grid):
     hist = grid[(2, "batch norm", 0.1)].modes["training mode"].activations["pre_hist"][-1, 1]
     np.testing.assert_array_equal(bn.lines[1].get_ydata(), hist)
     assert len(bn.lines) == 3 and len(ln.lines) == 2              # layer norm: one mode
+    assert "(one mode)" in ln.get_title() and "BN momentum 0.1" in bn.get_title()
+    assert len(hist) == 100                    # pairs' spiky histograms on 0.2-wide bins
+    assert grid[(60, "batch norm", 0.1)].modes["eval mode"].activations["pre_hist"].shape[-1] == 400
 
 
 @pytest.mark.parametrize("seed", SEEDS)
@@ -309,3 +318,24 @@ def test_at_equal_steps_a_small_sgd_batch_costs_layer_norm_too(runs, seed, mnist
         acc2[label] = model.accuracy(X_test, y_test)
     assert acc2["layer norm"] < acc(runs, seed, 60, "layer norm") - 0.15
     assert acc2["batch norm"] < acc(runs, seed, 2, "batch norm") - 0.15
+
+
+def gradient_ratios(m, units=1000, seed=0):
+    """Lesson 6's cell under "Why not all of it?": per unit, |dx| / |dout| of batch norm's
+    backward pass on a random (m, 1000) batch; the median and the largest over units."""
+    rng = np.random.default_rng(seed)
+    x, dout = rng.normal(size=(m, units)), rng.normal(size=(m, units))
+    _, cache = batchnorm_forward(x, np.ones(units), np.zeros(units))
+    dx = batchnorm_backward(dout, cache)[0]
+    ratio = np.linalg.norm(dx, axis=0) / np.linalg.norm(dout, axis=0)
+    return np.median(ratio), ratio.max()
+
+
+@pytest.mark.parametrize("seed", SEEDS)
+def test_pair_normalization_passes_almost_no_gradient_except_at_near_ties(seed):
+    """Measured on seeds 0-2: median |dx| / |dout| 5-6e-5 at m = 2 (a pair's x_hat is +-1 whatever
+    the values), 0.86-0.88 at 4, 1.00 at 60; the largest at m = 2 (a near-tie) 236-314."""
+    (median2, largest2), (median4, _), (median60, _) = (gradient_ratios(m, seed=seed)
+                                                       for m in (2, 4, 60))
+    assert median2 < 1e-2 and largest2 > 20
+    assert median4 > 0.5 and median60 > 0.9

@@ -15,7 +15,8 @@ from ..display.style import PALETTE, new_figure
 from ..network import BASE
 from .lesson6_small_batches import LABELS, MODES, RUNNING
 
-UNDERTRAINED = 0.8          # a run below this test accuracy is labelled as learning too little
+BELOW = 0.8                 # a run below this test accuracy is labelled with its cause
+BELOW_LABEL = "BELOW 80%: NORMALIZATION BATCH TOO SMALL"
 ONE_MODE = "both modes"     # the row label of layer and group norm runs: training = eval mode
 COLOR = dict(zip(LABELS, (PALETTE[3], PALETTE[4], PALETTE[0], PALETTE[2])))
 # Which values of x (N, C, H, W) share one mean and variance, for the example n = 0 and
@@ -82,11 +83,12 @@ def plot_accuracy_by_norm_batch(grid, norm_batches, momenta, plain=None, labels=
                 label=label)
         if label in RUNNING:
             ax.plot(norm_batches, [100 * r.train_acc for r in runs], "x--", color=COLOR[label],
-                    alpha=0.7)
+                    alpha=0.7, ms=8, mew=1.8)
         if label == "batch renorm":
             for m in momenta[1:]:
                 ax.plot(norm_batches, [100 * grid[(b, label, m)].eval_acc for b in norm_batches],
-                        "s:", color=COLOR[label], label=f"{label}, BN momentum {m}")
+                        "s:", color=COLOR[label], mfc="white", ms=7,
+                        label=f"{label}, BN momentum {m}")
         bx.plot(norm_batches, [100 * r.changed for r in runs], "o-", color=COLOR[label],
                 label=label)
     if plain is not None:
@@ -97,7 +99,8 @@ def plot_accuracy_by_norm_batch(grid, norm_batches, momenta, plain=None, labels=
         a.set_xticks(norm_batches, [str(b) for b in norm_batches])
         a.set_xlabel(f"normalization batch (inside SGD batches of {BASE.batch_size})")
     ax.set(ylabel="test accuracy (%)", ylim=(0, 100),
-           title=f"Same steps, examples, lr (BN momentum {m0})")
+           title=f"Same SGD batch ({BASE.batch_size}), steps, lr;\n"
+                 f"BN momentum {m0} unless marked")
     bx.set(ylabel="test images (%)", title="Predictions that differ between\ntraining "
                                              "mode and eval mode")
     ax.legend(loc="lower right", fontsize=9)
@@ -118,8 +121,8 @@ def plot_renorm_trace(trace, layer=0, unit=0):
         lo, mid, hi = np.percentile(values, (10, 50, 90), axis=1)
         ax.fill_between(steps, lo, hi, color=PALETTE[4], alpha=0.3, lw=0,
                         label="10th-90th percentile over units")
-        ax.plot(steps, mid, color=PALETTE[4], lw=1.5, label="median over units")
-        ax.plot(steps, values[:, unit], color="0.3", lw=0.6, label=f"unit {unit + 1}")
+        ax.plot(steps, mid, color="k", lw=1.8, label="median over units", zorder=3)
+        ax.plot(steps, values[:, unit], color="0.6", lw=0.5, label=f"unit {unit + 1}")
         ax.plot(steps, limits[key][1], "k--", lw=1.2, label="limits")
         ax.plot(steps, limits[key][0], "k--", lw=1.2)
         ax.set(xlabel="step", title=f"{key} in hidden layer {layer + 1}")
@@ -145,13 +148,18 @@ def plot_last_histograms(grid, positions, layer=1, xlim=(-5.0, 5.0)):
         ax.plot(centers, acts["pre_hist"][0, layer], color="0.6", ls=":", lw=1,
                 label="training mode, step 0")
         ax.plot(centers, acts["pre_hist"][-1, layer], color=COLOR[label], lw=1.3,
-                label="training mode, last step")
+                label="training mode, last step (colour: the method)")
         if label in RUNNING:
             ax.plot(centers, run.modes["eval mode"].activations["pre_hist"][-1, layer],
                     color="k", ls="--", lw=1, label="eval mode, last step")
-        where = f", normalization batch {g}" if label in RUNNING else ""
+        title = f"{label}, normalization batch {g}\nBN momentum {m}, " if label in RUNNING \
+            else f"{label} (one mode)\n"
+        title += f"test accuracy {run.eval_acc:.0%}"
+        if label in RUNNING and np.abs(acts["pre_hist"][-1, layer] - run.modes["eval mode"]
+                                       .activations["pre_hist"][-1, layer]).max() < 0.1:
+            title += "\n(training = eval, lines coincide)"
         ax.set(xlim=xlim, ylim=(0, 1.5), xlabel=f"input to layer {layer + 1}'s sigmoid",
-               title=f"{label}{where}\n(test accuracy {run.eval_acc:.0%})")
+               title=title)
     axes[0, 0].set_ylabel("density (clipped at 1.5)")
     fig.legend(*axes[0, 0].get_legend_handles_labels(), loc="outside lower center", ncol=3)
     return fig
@@ -183,8 +191,8 @@ def describe(run, grid):
     state = ""
     if run.history.diverged:
         state = "DIVERGED: "
-    elif run.eval_acc < UNDERTRAINED:
-        state = f"UNDERTRAINED (below {UNDERTRAINED:.0%} test accuracy): "
+    elif run.eval_acc < BELOW:
+        state = f"{BELOW_LABEL}: "
     name = f"{label}, normalization batch {b}" if label in RUNNING else label
     lines = [f"{state}{name}: {run.history.message()}",
              f"test accuracy: eval mode {run.eval_acc:.1%}, training mode "
@@ -224,7 +232,7 @@ def small_batch_panel(grid, norm_batches, momenta, labels=LABELS, value=None, st
         print(describe(run, grid))
         where = (f"normalization batch {norm_batch}, BN momentum {momentum}"
                  if normalization in RUNNING else "any normalization batch")
-        state = " (UNDERTRAINED)" if run.eval_acc < UNDERTRAINED else ""
+        state = f" ({BELOW_LABEL})" if run.eval_acc < BELOW else ""
         return draw_activation_grid(
             panel_histories(run), limits=limits, detached=True,
             title=f"{normalization}, {where}{state}: sigmoid inputs on a probe")

@@ -19,7 +19,7 @@ from ..batchnorm import frozen_running_stats
 from ..batchnorm_eval import RunningStatsSweep, compare_modes, using_running_stats
 from ..network import BASE, make_base
 from ..progress import progress_bar
-from ..recording import Recorder
+from ..recording import PRE_BINS, Recorder
 from ..training import History, train
 
 LABELS = ("batch norm", "batch renorm", "layer norm", "group norm")
@@ -27,6 +27,8 @@ NORM = {"batch norm": "batch", "batch renorm": "renorm", "layer norm": "layer",
         "group norm": "group"}
 RUNNING = ("batch norm", "batch renorm")      # the methods that keep running statistics
 MODES = ("training mode", "eval mode")
+
+COARSE_BINS = np.linspace(-10.0, 10.0, 101)   # 0.2 wide: for the spiky small groups
 
 
 def build(label, *, norm_batch, num_steps, momentum=0.1, num_groups=10, seed=0):
@@ -100,7 +102,8 @@ def train_and_measure(label, X, y, X_test, y_test, *, norm_batch, num_steps, mom
     """Train `build(label, ...)` with `fit`; return {momentum: Run} for the BN momenta.
 
     At step 0, every record_every steps and at the end, the sigmoid inputs of every hidden
-    layer on `probe` (default X[:120]) are recorded in training mode (the probe in SGD
+    layer on `probe` (default X[:120]; histograms on bins 0.2 wide for norm_batch <= 4, 0.05
+    otherwise) are recorded in training mode (the probe in SGD
     batches, normalized as training normalizes) and in eval mode. Test accuracy in training
     mode pushes the test images through in SGD batches too. For batch renorm, every step's
     r and d of every layer are kept, and for its first layer the running mean it corrected
@@ -122,8 +125,10 @@ def train_and_measure(label, X, y, X_test, y_test, *, norm_batch, num_steps, mom
                   momentum=1.0 if shared else momenta[0], seed=seed)
     probe = X[:120] if probe is None else probe
     sweep = RunningStatsSweep(model, momenta) if shared else None
-    in_batches = Recorder(_InBatches(model, BASE.batch_size), probe)
-    in_eval = {m: Recorder(model, probe) for m in momenta}
+    # groups of 2-4 make spiky histograms (section 1): 0.2-wide bins there, else 0.05
+    bins = COARSE_BINS if norm_batch <= 4 else PRE_BINS
+    in_batches = Recorder(_InBatches(model, BASE.batch_size), probe, pre_bins=bins)
+    in_eval = {m: Recorder(model, probe, pre_bins=bins) for m in momenta}
     step = [0]
     trace = {k: [] for k in ("steps", "r", "d", "r_max", "d_max", "running_mean",
                              "group_mean", "batch_mean")}
