@@ -250,6 +250,6 @@ def small_batch_panel(grid, norm_batches, momenta, labels=LABELS, value=None, st
         draw, panel_id=panel_id, same=same,
         static=[dict(zip(("norm_batch", "normalization", "momentum"), p))
                 for p in (static or [value])],
-        norm_batch=selection_slider(norm_batches, "normalization batch", value=value[0]),
+        norm_batch=selection_slider(norm_batches, "normalization batch size", value=value[0]),
         normalization=normalization,
         momentum=selection_slider(momenta, "BN momentum", value=value[2]))
