@@ -180,8 +180,11 @@ def _fake_history(test_acc=0.9, diverged=None, shift=0.0):
     pct[:, :, :] = [-2, -1, 0, 1, 2]
     pct[0, :, 2] -= 1.0                                         # step 0 is not counted
     pct[2, :, 2] += shift
+    unit = np.zeros((3, 3, 4, 5))                               # 4 units: two up, two down
+    unit[:, :, :, :] = [-2, -1, 0, 1, 2]
+    unit[2, :, :, 2] += [shift, -shift, shift, -3 * shift]
     return SimpleNamespace(
-        activations={"pre_bins": bins, "pre_hist": hist, "pre_pct": pct,
+        activations={"pre_bins": bins, "pre_hist": hist, "pre_pct": pct, "unit_pct": unit,
                      "saturation": np.full((3, 3), 0.25), "steps": np.array([0, 100, 200])},
         test_acc=[test_acc], diverged=diverged, num_steps=200, examples_seen=[12000])
 
@@ -204,9 +207,9 @@ def test_the_panel_figure_draws_runs_states_and_fixed_axes():
     assert all(ax.get_xlim() == xlim for ax in fig.axes)
     texts = [t.get_text() for ax in figs.draw_position(runs[(1, 0.0)], xlim, top, "t").axes
              for t in ax.texts]
-    assert texts.count("no run: batch of one") == 3
+    assert texts.count("no run: a batch of one") == 1          # said once, not per layer
     titles = [ax.get_title() for ax in figs.draw_position(runs[(1, 0.0)], xlim, top, "t").axes]
-    assert "(untrained)" in titles[0]
+    assert "(at chance)" in titles[0]
     texts = [t.get_text() for ax in figs.draw_position(runs[(4, 0.0)], xlim, top, "t").axes
              for t in ax.texts]
     assert texts.count("diverged at step 7") == 3
@@ -222,9 +225,13 @@ def test_the_panel_figure_draws_runs_states_and_fixed_axes():
     fig, axes = plt.subplots(1, 2)
     figs.plot_accuracy_map(axes, {(1, 0.0): runs[(1, 0.0)], (4, 0.0): runs[(4, 0.0)]},
                            (1, 4), (0.0,))
-    assert [t.get_text() for t in axes[0].texts] == ["10%\nuntrained", "diverged"]
+    assert [t.get_text() for t in axes[0].texts] == ["10%\nat chance", "diverged"]
     assert [t.get_text() for t in axes[1].texts] == ["no run", "90%"]
     assert len(axes[1].patches) == 1                            # the one run above 80%
+    runs[(1, 0.0)]["plain"].activations["saturation"][-1, 2] = 0.93
+    fig, axes = plt.subplots(1, 2)
+    figs.plot_accuracy_map(axes, {(1, 0.0): runs[(1, 0.0)]}, (1,), (0.0,))
+    assert axes[0].texts[0].get_text() == "10%\nsaturated"
 
 
 def test_plot_seeds_draws_the_mean_every_seed_and_the_diverged_ones():
@@ -256,6 +263,9 @@ def test_the_tables_print_what_the_tasks_read():
     assert "moved +1.00 +1.00 +1.00 then +0.50 +0.50 +0.50" in lines[0]
     assert "test 90.0%" in lines[0] and "saturated 25% 25% 25%" in lines[0]
     assert lines[1].endswith("no run (a batch of one)")
+    units = figs.unit_lines({"plain": moved, "batch norm": "x"}, (60, 0.9)).splitlines()
+    assert len(units) == 1              # pooled +0.00 would hide it: per unit 0.5, 0.5, 0.5, 1.5
+    assert "moved 0.75 0.75 0.75 on average, 1.50 1.50 1.50 at most | width 2.00" in units[0]
 
 
 # ---- the going-deeper notebooks' experiments ------------------------------------------------
