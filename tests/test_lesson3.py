@@ -180,9 +180,10 @@ def _fake_history(test_acc=0.9, diverged=None, shift=0.0):
     pct[:, :, :] = [-2, -1, 0, 1, 2]
     pct[0, :, 2] -= 1.0                                         # step 0 is not counted
     pct[2, :, 2] += shift
-    unit = np.zeros((3, 3, 4, 5))                               # 4 units: two up, two down
+    unit = np.zeros((3, 3, 4, 5))                 # (layers, steps, 4 units, 5): 2 up, 2 down
     unit[:, :, :, :] = [-2, -1, 0, 1, 2]
-    unit[2, :, :, 2] += [shift, -shift, shift, -3 * shift]
+    unit[:, 2, :, 2] += [shift, -shift, shift, -3 * shift]
+    unit[:, 0, :, 2] += 9.0                                     # step 0 is not counted
     return SimpleNamespace(
         activations={"pre_bins": bins, "pre_hist": hist, "pre_pct": pct, "unit_pct": unit,
                      "saturation": np.full((3, 3), 0.25), "steps": np.array([0, 100, 200])},

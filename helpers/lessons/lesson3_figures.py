@@ -228,9 +228,9 @@ def unit_lines(pair, key):
     for label, h in pair.items():
         if isinstance(h, str):
             continue
-        unit = np.asarray(h.activations["unit_pct"])             # (T, layers, units, 5)
-        move = np.abs(unit[-1, :, :, 2] - unit[1, :, :, 2])      # (layers, units)
-        wide = np.median(unit[-1, :, :, 3] - unit[-1, :, :, 1], axis=1)
+        unit = np.asarray(h.activations["unit_pct"])[:3]         # (layers, T, units, 5)
+        move = np.abs(unit[:, -1, :, 2] - unit[:, 1, :, 2])      # (layers, units)
+        wide = np.median(unit[:, -1, :, 3] - unit[:, -1, :, 1], axis=1)
         lines.append(f"batch {key[0]:2d}, momentum {key[1]:<4g} {label:10s}: per unit, moved "
                      f"{' '.join(f'{v:.2f}' for v in move.mean(axis=1))} on average, "
                      f"{' '.join(f'{v:.2f}' for v in move.max(axis=1))} at most | width "
