@@ -251,12 +251,12 @@ def plot_scale_sweep(scales, val, bn_scales, val_bn, base_std):
     val (S, K) for scales (K,); val_bn (S, J) for bn_scales (J,)."""
     fig, axes = new_figure(1, 1, width=6.0, height=2.8)
     ax = axes[0, 0]
-    plot_seeds(ax, bn_scales, val_bn, "batch norm", note=" (not used for the choice)")
+    plot_seeds(ax, bn_scales, val_bn, "batch norm")
     plot_seeds(ax, scales, val, "plain")
     mark_base(ax, base_std, "BASE.init_std")
     ax.set(xlabel="std of the initial weights (log scale)", ylabel="validation accuracy (%)",
-           title="lr 1, 300 steps: the initial scale")
-    ax.legend(loc="center left", fontsize=9)
+           title="lr 1, 300 steps: the initial scale (batch norm not used for the choice)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 0.12), fontsize=9)   # clear of every line
     return fig
 
 
