@@ -220,22 +220,41 @@ def position_lines(pair, key):
     return "\n".join(lines)
 
 
+def unit_moves(history):
+    """Per unit, after the start (first record after step 0 to the last), for layers 1-3:
+    (mean |move|, largest |move|) of each of a layer's units' own median, and the median over
+    its units of each unit's width (15th to 85th percentile); three arrays (3,). Pooling all
+    units (median_move) lets opposite moves cancel; this does not."""
+    unit = np.asarray(history.activations["unit_pct"])[:3]     # (layers, T, units, 5)
+    move = np.abs(unit[:, -1, :, 2] - unit[:, 1, :, 2])        # (layers, units)
+    return move.mean(axis=1), move.max(axis=1), np.median(unit[:, -1, :, 3] - unit[:, -1, :, 1],
+                                                          axis=1)
+
+
 def unit_lines(pair, key):
-    """Per unit, after the start (first record to the last): for layers 1-3 the mean and the
-    largest |move| of each of the 100 units' own median, and the median over units of each
-    unit's width (15th to 85th percentile). Pooling all units lets opposite moves cancel."""
+    """unit_moves as text, one line per network that ran at position `key` (batch, momentum)."""
     lines = []
     for label, h in pair.items():
         if isinstance(h, str):
             continue
-        unit = np.asarray(h.activations["unit_pct"])[:3]         # (layers, T, units, 5)
-        move = np.abs(unit[:, -1, :, 2] - unit[:, 1, :, 2])      # (layers, units)
-        wide = np.median(unit[:, -1, :, 3] - unit[:, -1, :, 1], axis=1)
+        mean, most, wide = (" ".join(f"{v:.2f}" for v in arr) for arr in unit_moves(h))
         lines.append(f"batch {key[0]:2d}, momentum {key[1]:<4g} {label:10s}: per unit, moved "
-                     f"{' '.join(f'{v:.2f}' for v in move.mean(axis=1))} on average, "
-                     f"{' '.join(f'{v:.2f}' for v in move.max(axis=1))} at most | width "
-                     f"{' '.join(f'{v:.2f}' for v in wide)}")
+                     f"{mean} on average, {most} at most | width {wide}")
     return "\n".join(lines)
+
+
+def plot_learning_curves(ax, curves):
+    """Test accuracy (%) against the step, one line per run of `curves` {(batchnorm, lr):
+    History with test_acc at eval_steps}; a run diverged by the course's rule says so."""
+    for (batchnorm, lr), h in curves.items():
+        label = LABELS[batchnorm]
+        ax.plot(h.eval_steps, 100 * np.asarray(h.test_acc), color=color_of(label),
+                ls="-" if lr == 1 else "--", marker="o" if lr == 1 else "s", ms=4,
+                label=f"{label}, lr {lr:g}" + (" (diverged)" if h.diverged else ""))
+    ax.axhline(10, color="gray", ls=":", label="chance (10%)")
+    ax.set(xlabel="training step (batches of 60)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.legend(loc="center right", bbox_to_anchor=(1, 0.47), fontsize=9)   # clear of the lines
+    return ax
 
 
 def mark_base(ax, value, name):
