@@ -110,7 +110,8 @@ def test_batch_norm_learns_faster_early_and_ends_level(split):
         return dict(zip(h.eval_steps, h.test_acc))
 
     plain, bn1, bn10 = curve(False, 1.0), curve(True, 1.0), curve(True, 10.0)
-    assert bn10[20] > plain[20] + 0.15 and bn1[20] > plain[20] + 0.15, (plain[20], bn1[20], bn10[20])
+    early = plain[20], bn1[20], bn10[20]
+    assert bn10[20] > plain[20] + 0.15 and bn1[20] > plain[20] + 0.15, early
     ends = [plain[STEPS], bn1[STEPS], bn10[STEPS]]
     assert max(ends) - min(ends) < 0.03, ends
 
@@ -129,8 +130,8 @@ def panel_run(split, batch_size, momentum, record=False):
 def test_two_thirds_of_the_panels_runs_learn_and_the_others_are_batch_one(split):
     """The panel (section 5): 24 runs (12 positions x 2 networks); measured: 18 reach 80% test
     accuracy (every run from batch 16 up: 84-90%), the 6 others are batch 1 (plain 10.0%,
-    at chance, saturated; batch norm not run). Recording the layer statistics does not change training
-    (it forwards a probe with the running statistics frozen), so it is left out here."""
+    at chance, saturated; batch norm not run). Recording the layer statistics does not change
+    training (it forwards a probe with the running statistics frozen), so it is left out."""
     reached, others = 0, []
     for b in PANEL_BATCH_SIZES:
         for m in PANEL_MOMENTA:
