@@ -18,16 +18,17 @@ def color_of(label):
     return COLORS["plain" if label == "plain" else "batchnorm"]
 
 
-def plot_seeds(ax, values, acc, label, diverged=None, note=""):
+def plot_seeds(ax, values, acc, label, diverged=None, note="", hollow=False):
     """Accuracy (%) against a swept value (log x): the mean over seeds as a line, each seed a
     dot, a diverged seed a cross; the line stops where a seed diverged (a mean of diverged
-    runs means nothing). values (K,); acc, diverged (S, K); note: added to the legend."""
+    runs means nothing). values (K,); acc, diverged (S, K); note: added to the legend;
+    hollow: open markers, so a line drawn on top of another leaves it visible."""
     acc = 100 * np.asarray(acc, dtype=float)
     color = color_of(label)
     mean = acc.mean(axis=0)
     if diverged is not None:
         mean = np.where(np.asarray(diverged).any(axis=0), np.nan, mean)
-    ax.plot(values, mean, marker="o", color=color,
+    ax.plot(values, mean, marker="o", color=color, mfc="white" if hollow else color, zorder=3,
             label=f"{label}, mean of {len(acc)} seeds{note}")
     for row in acc:
         ax.plot(values, row, ".", ms=6, alpha=0.6, color=color)
@@ -85,9 +86,10 @@ def draw_position(pair, xlim, top, title):
             ax = axes[row, layer]
             state = h if isinstance(h, str) else (
                 f"diverged at step {h.diverged['step']}" if h.diverged else None)
-            if state is not None:
+            if state is not None:               # a missing run says why once, in layer 2
                 ax.set_title(f"{label}, layer {layer + 1}", fontsize=10)
-                hatched(ax, state)
+                hatched(ax, state if not isinstance(h, str) else
+                        "no run: a batch of one" if layer == 1 else "")
                 continue
             a = h.activations
             bins = a["pre_bins"]
@@ -104,7 +106,7 @@ def draw_position(pair, xlim, top, title):
                 ax.text(0.98, 0.95, f"beyond ±{bins[-2]:.0f}:\n{outside:.0%}", ha="right",
                         va="top", fontsize=9, transform=ax.transAxes, color="0.3")
             sat = a["saturation"][-1, layer]
-            tag = " (untrained)" if h.test_acc and h.test_acc[-1] < 0.2 else ""
+            tag = " (at chance)" if h.test_acc and h.test_acc[-1] < 0.2 else ""
             ax.set_title(f"{label}{tag}, layer {layer + 1}, {sat:.0%} saturated\nmedian "
                          f"{median_move(h, layer, 0, 1):+.2f} to step {steps[1]}, "
                          f"{median_move(h, layer):+.2f} to {steps[-1]}", fontsize=10)
@@ -134,7 +136,9 @@ def plot_accuracy_map(axes, runs, batch_sizes, momenta, threshold=0.8):
                     text = "diverged"
                 else:
                     grid[i, j] = 100 * h.test_acc[-1]
-                    text = f"{grid[i, j]:.0f}%" + ("\nuntrained" if grid[i, j] < 20 else "")
+                    text = f"{grid[i, j]:.0f}%" + (("\nsaturated" if h.activations["saturation"]
+                                                    [-1].max() > 0.5 else "\nat chance")
+                                                   if grid[i, j] < 20 else "")
                 ax.text(j, i, text, ha="center", va="center", fontsize=10,
                         color="black" if np.isnan(grid[i, j]) or grid[i, j] > 45 else "white")
                 if grid[i, j] >= 100 * threshold:
@@ -216,6 +220,43 @@ def position_lines(pair, key):
     return "\n".join(lines)
 
 
+def unit_moves(history):
+    """Per unit, after the start (first record after step 0 to the last), for layers 1-3:
+    (mean |move|, largest |move|) of each of a layer's units' own median, and the median over
+    its units of each unit's width (15th to 85th percentile); three arrays (3,). Pooling all
+    units (median_move) lets opposite moves cancel; this does not."""
+    unit = np.asarray(history.activations["unit_pct"])[:3]     # (layers, T, units, 5)
+    move = np.abs(unit[:, -1, :, 2] - unit[:, 1, :, 2])        # (layers, units)
+    return move.mean(axis=1), move.max(axis=1), np.median(unit[:, -1, :, 3] - unit[:, -1, :, 1],
+                                                          axis=1)
+
+
+def unit_lines(pair, key):
+    """unit_moves as text, one line per network that ran at position `key` (batch, momentum)."""
+    lines = []
+    for label, h in pair.items():
+        if isinstance(h, str):
+            continue
+        mean, most, wide = (" ".join(f"{v:.2f}" for v in arr) for arr in unit_moves(h))
+        lines.append(f"batch {key[0]:2d}, momentum {key[1]:<4g} {label:10s}: per unit, moved "
+                     f"{mean} on average, {most} at most | width {wide}")
+    return "\n".join(lines)
+
+
+def plot_learning_curves(ax, curves):
+    """Test accuracy (%) against the step, one line per run of `curves` {(batchnorm, lr):
+    History with test_acc at eval_steps}; a run diverged by the course's rule says so."""
+    for (batchnorm, lr), h in curves.items():
+        label = LABELS[batchnorm]
+        ax.plot(h.eval_steps, 100 * np.asarray(h.test_acc), color=color_of(label),
+                ls="-" if lr == 1 else "--", marker="o" if lr == 1 else "s", ms=4,
+                label=f"{label}, lr {lr:g}" + (" (diverged)" if h.diverged else ""))
+    ax.axhline(10, color="gray", ls=":", label="chance (10%)")
+    ax.set(xlabel="training step (batches of 60)", ylabel="test accuracy (%)", ylim=(0, 100))
+    ax.legend(loc="center right", bbox_to_anchor=(1, 0.47), fontsize=9)   # clear of the lines
+    return ax
+
+
 def mark_base(ax, value, name):
     """A dashed vertical line at the base's setting, labelled with its name."""
     ax.axvline(value, color="gray", ls="--", lw=1)
@@ -229,12 +270,12 @@ def plot_scale_sweep(scales, val, bn_scales, val_bn, base_std):
     val (S, K) for scales (K,); val_bn (S, J) for bn_scales (J,)."""
     fig, axes = new_figure(1, 1, width=6.0, height=2.8)
     ax = axes[0, 0]
-    plot_seeds(ax, bn_scales, val_bn, "batch norm", note=" (not used for the choice)")
+    plot_seeds(ax, bn_scales, val_bn, "batch norm")
     plot_seeds(ax, scales, val, "plain")
     mark_base(ax, base_std, "BASE.init_std")
     ax.set(xlabel="std of the initial weights (log scale)", ylabel="validation accuracy (%)",
-           title="lr 1, 300 steps: the initial scale")
-    ax.legend(loc="upper left", fontsize=9)
+           title="lr 1, 300 steps: the initial scale (batch norm not used for the choice)")
+    ax.legend(loc="lower right", bbox_to_anchor=(1, 0.12), fontsize=9)   # clear of every line
     return fig
 
 
@@ -243,9 +284,9 @@ def plot_lr_sweep(rates, sweep, base_lr):
     mean line stopping where a seed diverged. sweep: {label: (S, K, 3)} as in sweep_table."""
     fig, axes = new_figure(1, 1, width=6.0, height=3.0)
     ax = axes[0, 0]
-    for label in LABELS:
+    for label in LABELS[::-1]:                  # plain last, hollow: visible where they meet
         plot_seeds(ax, rates, sweep[label][:, :, 1], label,
-                   diverged=sweep[label][:, :, 2].astype(bool))
+                   diverged=sweep[label][:, :, 2].astype(bool), hollow=label == "plain")
     mark_base(ax, base_lr, "BASE.lr")
     ax.set(xlabel="learning rate (log scale)", ylabel="test accuracy (%)",
            title="From the base: 300 steps, 3 seeds")
