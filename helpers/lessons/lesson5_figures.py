@@ -30,19 +30,24 @@ def plot_figure1(histories, layer=2):
     """(a) test accuracy of every run on one plot, then one percentile-band panel per run on
     shared axes; each band panel shows the typical unit of hidden layer `layer` (0-based:
     layer=2 is hidden layer 3)."""
-    fig, axes = new_figure(1, len(histories) + 1, width=3.5, height=3.2)
+    n = len(histories) + 1
+    rows, cols = (2, 2) if n == 4 else (1, n)          # four panels: 2 x 2, not one wide row
+    fig, axes = new_figure(rows, cols, width=3.5, height=3.2)
+    axes = axes.ravel()
     for label, hist in histories.items():
-        plot_accuracy(axes[0, 0], hist, label=label, color=COLOR.get(label))
-    axes[0, 0].set_title("(a) test accuracy")
-    axes[0, 0].legend(loc="lower right")
-    for ax in axes[0, 2:]:
-        ax.sharey(axes[0, 1])
-    for letter, ax, (label, hist) in zip("bcde", axes[0, 1:], histories.items()):
+        plot_accuracy(axes[0], hist, label=label, color=COLOR.get(label))
+    axes[0].set_title("(a) test accuracy")
+    axes[0].legend(loc="lower right")
+    for ax in axes[2:]:
+        ax.sharey(axes[1])
+    for letter, ax, (label, hist) in zip("bcde", axes[1:], histories.items()):
         unit = plot_unit_bands(ax, hist, label, layer)
         drift = drift_summary(hist.activations["unit_pct"][layer])
         ax.set_title(f"({letter}) {label}: sigmoid input,\nunit {unit} of hidden layer "
                      f"{layer + 1}, drift {drift:.2f}")
-        ax.legend(loc="lower left")
+        ax.legend(loc="upper right", framealpha=0.9, fontsize=8)
+    lo, hi = axes[1].get_ylim()                        # shared: headroom for the legends
+    axes[1].set_ylim(lo, hi + 0.3 * (hi - lo))
     return fig
 
 
@@ -117,7 +122,9 @@ def noise_panel(runs, controls, reference, layer=2, ylim=None, static=None, pane
                    f"hidden layer {layer + 1}, drift {drift_summary(pct):.2f}")
             low, high = np.nanmin(pct[:, unit, 1]), np.nanmax(pct[:, unit, 3])
             if low < ylim[0] or high > ylim[1]:
-                ax.annotate(f"band beyond the scale:\n{low:.0f} to {high:.0f}", (0.99, 0.97),
+                mid_lo, mid_hi = np.nanmin(pct[:, unit, 2]), np.nanmax(pct[:, unit, 2])
+                ax.annotate(f"band beyond the scale:\n{low:.0f} to {high:.0f} (median "
+                            f"{mid_lo:.0f} to {mid_hi:.0f})", (0.99, 0.97),
                             xycoords="axes fraction", ha="right", va="top", fontsize=9,
                             color="0.35", bbox=dict(fc="white", ec="none", alpha=0.8, pad=1))
             ax.legend(loc="lower left")
