@@ -192,3 +192,30 @@ def mlp_per_example_spread(model, X, y):
             sq += np.sum(inputs[id(layer)] ** 2, axis=1) * d2 + ("b" in layer.params) * d2
         dout = layer.backward(dout)
     return float(np.mean(sq) - g_full @ g_full)
+
+
+# ---- lesson 1, section 7: what one full-batch step of a real network costs ------------------
+
+VGG16 = (64, 64, "M", 128, 128, "M", 256, 256, 256, "M", 512, 512, 512, "M", 512, 512, 512, "M")
+
+
+def vgg_cost(config=VGG16, size=224, channels=3, fc=(4096, 4096, 1000)):
+    """Per image of size x size x channels: (numbers the forward pass keeps for backprop,
+    multiply-adds) of a VGG network (Simonyan & Zisserman 2015): 3x3 'same' convolutions of
+    the widths in config, "M" a 2x2 max-pool halving the size, then fully connected layers fc.
+    """
+    check_int("size", size)
+    check_int("channels", channels)
+    floats, macs = size * size * channels, 0
+    for v in config:
+        if v == "M":
+            size //= 2
+        else:
+            macs += size * size * v * channels * 9
+            channels = v
+        floats += size * size * channels
+    fan_in = size * size * channels
+    for width in fc:
+        macs += fan_in * width
+        floats, fan_in = floats + width, width
+    return floats, macs

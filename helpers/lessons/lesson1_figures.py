@@ -40,8 +40,8 @@ def draw_path(ax, path, color, label):
     ax.plot(w, b, color=color, lw=1.2, alpha=0.9, label=label, marker="." if
             path.num_steps <= 60 else None, ms=4)
     ax.plot(w[0], b[0], "o", color="black", ms=5)
-    if not path.diverged:
-        ax.plot(w[-1], b[-1], "s", color=color, mec="black", ms=6)
+    if not path.diverged:      # above the minimum's star, which would hide an end next to it
+        ax.plot(w[-1], b[-1], "s", color=color, mec="black", ms=6, zorder=6)
     return ax
 
 
@@ -51,11 +51,23 @@ def variant_color(batch_size, n):
     return COLORS["stochastic"] if batch_size == 1 else COLORS["mini-batch"]
 
 
-def paths_panel(ax, surface, theta_star, paths, title):
-    """Several paths {label: Path} on one contour panel."""
+def paths_panel(ax, surface, theta_star, paths, title, zoom=0.35):
+    """Several paths {label: Path} on one contour panel; zoom > 0 adds an inset (lower left)
+    of the square +-zoom around the minimum, where the ends of converged paths crowd."""
     draw_surface(ax, surface, theta_star)
+    inset = ax.inset_axes([0.03, 0.03, 0.36, 0.36]) if zoom else None
     for label, path in paths.items():
-        draw_path(ax, path, variant_color(path.config["batch_size"], path.config["n"]), label)
+        color = variant_color(path.config["batch_size"], path.config["n"])
+        draw_path(ax, path, color, label)
+        if inset is not None:
+            draw_path(inset, path, color, label)
+    if inset is not None:
+        inset.plot(*theta_star, marker="*", ms=11, color="#F0E442", mec="black", ls="none")
+        inset.spines[:].set_visible(True)
+        inset.set_facecolor("white")
+        inset.set(xlim=(theta_star[0] - zoom, theta_star[0] + zoom),
+                  ylim=(theta_star[1] - zoom, theta_star[1] + zoom), xticks=[], yticks=[])
+        ax.indicate_inset_zoom(inset, edgecolor="0.3")
     ax.set_title(title)
     ax.legend(loc="upper right")
     return ax
@@ -102,8 +114,8 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
     def draw(batch_size, lr, momentum):
         path, full = runs[(batch_size, lr, momentum)], runs[(n, lr, momentum)]
         # fixed margins instead of constrained layout: a redraw is ~30% faster
-        fig, axes = new_figure(1, 2, width=4.6, height=3.5, layout="none", detached=True)
-        fig.subplots_adjust(left=0.09, right=0.98, bottom=0.13, top=0.86, wspace=0.3)
+        fig, axes = new_figure(1, 2, width=4.6, height=2.6, layout="none", detached=True)
+        fig.subplots_adjust(left=0.09, right=0.97, bottom=0.17, top=0.82, wspace=0.3)
         ax1, ax2 = axes[0]
         draw_surface(ax1, surface, theta_star)
         paths = {f"full batch (B = {n})": full} if batch_size != n else {}
@@ -111,12 +123,11 @@ def path_explorer(X, y, batch_sizes, lrs, momenta, num_epochs=20, theta0=(-1.0, 
         for (label, p), color in zip(paths.items(), ("0.5", variant_color(batch_size, n))):
             draw_path(ax1, p, color, label)
             draw_excess_loss(ax2, p, loss_star, color, label)
-        ax2.set(xlim=(0, num_epochs), ylim=ylim)
+        ax2.set(xlim=(0, num_epochs), ylim=ylim, xticks=np.linspace(0, num_epochs, 5).round(1))
         ax1.set_title(f"Path: {path.num_steps} steps in {num_epochs} epochs" if not path.diverged
                       else f"Path: stopped at step {path.num_steps}")
         ax2.set_title("Loss of the whole data set")
-        ax1.legend(loc="upper right")
-        ax2.legend(loc="lower left")
+        ax2.legend(loc="lower left")      # the same labels as the paths: one legend, off the paths
         if path.diverged:
             for ax in (ax1, ax2):
                 show_message(ax, f"diverged at step {path.diverged['step']}\n"
