@@ -27,15 +27,15 @@ lab: $(STAMP)
 	$(BIN)/jupyter lab $(ALLOW_ROOT) notebooks/01_gradient_descent.ipynb
 
 # Every test: lint; then, side by side on two cores (tools/parallel.py), the pytest tests
-# (engine, lessons, packaging) followed by the lessons' claim tests under one OpenBLAS kernel
-# other than this CPU's own (tools/test_cpus.py), and every notebook under nbval; then the real
+# (engine, lessons, packaging), and every notebook under nbval followed by the lessons' claim
+# tests under one OpenBLAS kernel other than this CPU's own (tools/test_cpus.py); then the real
 # browser: the lessons in JupyterLab, and the website built from the saved notebooks and the
 # pictures the nbval run left (tests/test_site.py).
 test: $(STAMP)
 	$(BIN)/ruff check helpers tests benchmarks tools data notebooks
 	$(BIN)/python tools/parallel.py \
-		'$(BIN)/python -m pytest tests -m "not browser" && $(BIN)/python tools/test_cpus.py --kernels other --no-notebooks' \
-		'$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider notebooks'
+		'$(BIN)/python -m pytest tests -m "not browser"' \
+		'$(BIN)/python -m pytest --nbval-lax --nbval-current-env --nbval-cell-timeout=300 -p no:cacheprovider notebooks && $(BIN)/python tools/test_cpus.py --kernels other --no-notebooks'
 	$(BIN)/python tools/ensure_chromium.py
 	$(BIN)/python -m pytest tests -m browser
 
