@@ -157,7 +157,7 @@ def plot_last_histograms(grid, positions, layer=1, xlim=(-5.0, 5.0)):
         title += f"test accuracy {run.eval_acc:.0%}"
         if label in RUNNING and np.abs(acts["pre_hist"][-1, layer] - run.modes["eval mode"]
                                        .activations["pre_hist"][-1, layer]).max() < 0.1:
-            title += "\n(training = eval, lines coincide)"
+            title += "\n(layer 2's pooled histograms coincide)"
         ax.set(xlim=xlim, ylim=(0, 1.5), xlabel=f"input to layer {layer + 1}'s sigmoid",
                title=title)
     axes[0, 0].set_ylabel("density (clipped at 1.5)")
