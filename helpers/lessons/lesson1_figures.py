@@ -170,7 +170,7 @@ def accuracy_map(runs, batch_sizes, momenta, modes, label="base network", thresh
     for ax, mode in zip(axes[0], modes):
         hists = [[runs[(b, m, mode)][label] for m in momenta] for b in batch_sizes]
         acc = np.array([[h.test_acc[-1] for h in row] for row in hists])
-        ax.imshow(acc, cmap="Greens", vmin=0, vmax=1.2, aspect="auto")
+        ax.imshow(acc, cmap="Greys", vmin=0, vmax=1.2, aspect="auto")
         ax.grid(False)
         for i, row in enumerate(hists):
             for j, h in enumerate(row):

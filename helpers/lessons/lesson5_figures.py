@@ -45,7 +45,7 @@ def plot_figure1(histories, layer=2):
         drift = drift_summary(hist.activations["unit_pct"][layer])
         ax.set_title(f"({letter}) {label}: sigmoid input,\nunit {unit} of hidden layer "
                      f"{layer + 1}, drift {drift:.2f}")
-        ax.legend(loc="upper right", framealpha=0.9, fontsize=8)
+        ax.legend(loc="upper right", framealpha=0.9, fontsize=9)
     lo, hi = axes[1].get_ylim()                        # shared: headroom for the legends
     axes[1].set_ylim(lo, hi + 0.3 * (hi - lo))
     return fig
